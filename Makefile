@@ -1,0 +1,50 @@
+# chatd - the two commands of the README, and the chores around them.
+#   make run    install what is missing, build, start chatd on the default model
+#   make test   install what is missing, build, run every test
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+SOURCES     = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find engine server include tests bench -name '*.[ch]')
+
+.PHONY: all deps build run test test-asan format lint fuzz clean
+
+all: build
+
+deps:
+	@sh scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+# The model: $$CHATD_MODEL, else the default model in the cache (downloaded when missing).
+run: build
+	@sh scripts/run.sh $(BUILD)/chatd
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCHATD_SANITIZE=address,undefined >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS)
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
+
+format:
+	@clang-format -i $(SOURCES)
+
+lint:
+	@clang-format --dry-run -Werror $(SOURCES)
+	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
+	  --suppress=missingIncludeSystem --suppress=unknownMacro --inline-suppr -I include -I server engine server
+
+# libFuzzer: FUZZ_SECONDS per harness (default 60).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHATD_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j$(JOBS)
+	@sh scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
