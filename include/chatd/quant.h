@@ -33,7 +33,7 @@ typedef enum qtype {
 
 /* Static facts about one ggml type. */
 typedef struct qtype_traits {
-    const char *name;   /* "Q4_K", ... */
+    const char *name;     /* "Q4_K", ... */
     uint32_t block_elems; /* elements per block (1 for F32/F16/BF16) */
     uint32_t block_bytes; /* bytes per block */
     bool supported;       /* chatd can load tensors of this type */
