@@ -113,14 +113,8 @@ void gb_tiny_model(gb_buf *b, gb_layout *lay) {
     gb_u32(b, 8); /* of STRING */
     lay->tokens_count = b->len;
     gb_u64(b, V);
-    static const char *toks[V] = {"<unk>",
-                                  "<s>",
-                                  "</s>",
-                                  "a",
-                                  "b",
-                                  "c",
-                                  "\xe2\x96\x81"
-                                  "a",
+    static const char *toks[V] = {"<unk>", "<s>", "</s>",          "a",
+                                  "b",     "c",   "\342\226\201a", /* U+2581 then 'a' */
                                   "ab"};
     for (int i = 0; i < V; i++) gb_str(b, toks[i]);
     /* scores: an array of float32 */
