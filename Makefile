@@ -7,7 +7,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 SOURCES     = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find engine server include tests bench -name '*.[ch]')
 
-.PHONY: all deps build run test test-asan format lint fuzz clean
+.PHONY: all deps build run test test-asan test-tsan format lint fuzz clean
 
 all: build
 
@@ -27,9 +27,17 @@ test: build
 
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps
-	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCHATD_SANITIZE=address,undefined >/dev/null
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHATD_SANITIZE=address,undefined >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
+
+# The threaded parts (thread pool, forward pass, scheduler) under ThreadSanitizer.
+TSAN_TESTS ?= test_sampler|test_batching|test_forward.*q8_2_avx2
+test-tsan: deps
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHATD_SANITIZE=thread >/dev/null
+	@cmake --build build-tsan -j$(JOBS)
+	@mkdir -p build-tsan && ln -sfn "$(CURDIR)/$(BUILD)/models" build-tsan/models 2>/dev/null || true
+	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R '$(TSAN_TESTS)'
 
 format:
 	@clang-format -i $(SOURCES)
@@ -47,4 +55,4 @@ fuzz: deps
 	@sh scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) build-tsan build-fuzz

@@ -18,6 +18,13 @@ int cmd_tokenize(int argc, char **argv);
 /* `chatd detokenize`: token ids to text. */
 int cmd_detokenize(int argc, char **argv);
 
+/* `chatd run`: generate text from a prompt. */
+int cmd_run(int argc, char **argv);
+/* `chatd score`: teacher-forced next-token log-probabilities. */
+int cmd_score(int argc, char **argv);
+/* `chatd bench`: prompt and generation speed. */
+int cmd_bench(int argc, char **argv);
+
 /* True when argv holds -h or --help. */
 bool cli_wants_help(int argc, char **argv);
 

@@ -8,6 +8,9 @@ static const cli_command commands[] = {
     {"info", "describe a GGUF model file (architecture, sizes, tokenizer, tensors)", cmd_info},
     {"tokenize", "turn text into the model's token ids", cmd_tokenize},
     {"detokenize", "turn token ids back into text", cmd_detokenize},
+    {"run", "generate text from a prompt", cmd_run},
+    {"score", "teacher-forced next-token log-probabilities of a token sequence", cmd_score},
+    {"bench", "measure prompt processing and generation speed", cmd_bench},
 };
 
 static void usage(FILE *out) {

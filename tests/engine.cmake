@@ -1,0 +1,1 @@
+chatd_test(test_sampler test_sampler.c)
