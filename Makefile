@@ -32,12 +32,12 @@ test-asan: deps
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
 
 # The threaded parts (thread pool, forward pass, scheduler) under ThreadSanitizer.
-TSAN_TESTS ?= test_sampler|test_batching|test_forward.*q8_2_avx2
+TSAN_TESTS ?= test_sampler|test_sched|test_batching.stories260K|test_forward.stories260K.gguf_q8_2
 test-tsan: deps
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHATD_SANITIZE=thread >/dev/null
 	@cmake --build build-tsan -j$(JOBS)
 	@mkdir -p build-tsan && ln -sfn "$(CURDIR)/$(BUILD)/models" build-tsan/models 2>/dev/null || true
-	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R '$(TSAN_TESTS)'
+	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j$(JOBS) -R '$(TSAN_TESTS)'
 
 format:
 	@clang-format -i $(SOURCES)

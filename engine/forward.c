@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FWD_PANEL          32 /* weight rows dequantized at a time for the BLAS path */
-#define FWD_BLAS_MIN_BATCH 32 /* default: batches this large use BLAS */
+#define FWD_PANEL          128 /* weight rows dequantized at a time for the BLAS path */
+#define FWD_BLAS_MIN_BATCH 32  /* default: batches this large use BLAS */
 
 /* What one compute thread owns. */
 typedef struct fwd_thread {
@@ -196,9 +196,11 @@ static void fwd_matmul(fwd_ctx *c, pool_task *t, const gguf_tensor *w, const flo
         return;
     }
     const float *xin = round ? c->xr : x;
-    int64_t n_panels = (n_out + FWD_PANEL - 1) / FWD_PANEL;
-    for (int64_t p = t->ith; p < n_panels; p += t->nth) {
-        int64_t r0 = p * FWD_PANEL, nr = n_out - r0 < FWD_PANEL ? n_out - r0 : FWD_PANEL;
+    /* an even share of rows per thread (in multiples of 8), in panels of FWD_PANEL rows */
+    pool_split(t, (n_out + 7) / 8, &b, &e);
+    int64_t lo = b * 8, hi = e * 8 < n_out ? e * 8 : n_out;
+    for (int64_t r0 = lo; r0 < hi; r0 += FWD_PANEL) {
+        int64_t nr = hi - r0 < FWD_PANEL ? hi - r0 : FWD_PANEL;
         for (int64_t r = 0; r < nr; r++)
             dequantize_row(w->type, fwd_row(w, r0 + r), ts->panel + r * n_in, n_in);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)nr, (int)n_in, 1.0f, xin,

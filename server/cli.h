@@ -18,6 +18,8 @@ int cmd_tokenize(int argc, char **argv);
 /* `chatd detokenize`: token ids to text. */
 int cmd_detokenize(int argc, char **argv);
 
+/* `chatd serve`: the OpenAI-compatible HTTP server. */
+int cmd_serve(int argc, char **argv);
 /* `chatd run`: generate text from a prompt. */
 int cmd_run(int argc, char **argv);
 /* `chatd score`: teacher-forced next-token log-probabilities. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "chatd/engine.h"
@@ -433,6 +434,13 @@ int cmd_bench(int argc, char **argv) {
     }
     if (rc == 0) {
         double pm, psd, tm, tsd;
+        /* peak resident memory: the mapped weights plus what the engine allocated */
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        long long rss = (long long)ru.ru_maxrss * 1024;
+        long long kv_bytes =
+            (long long)e.kv.n_blocks *
+            (long long)kv_block_bytes(e.kv.type, e.kv.n_layer, e.kv.k_dim, e.kv.v_dim);
         run_stats(pp_s, a.reps, &pm, &psd);
         run_stats(tg_s, a.reps, &tm, &tsd);
         if (a.json) {
@@ -446,6 +454,9 @@ int cmd_bench(int argc, char **argv) {
             cJSON_AddNumberToObject(o, "tg", (double)a.tg);
             cJSON_AddNumberToObject(o, "tg_tokens_per_s", tm);
             cJSON_AddNumberToObject(o, "tg_stddev", tsd);
+            cJSON_AddNumberToObject(o, "file_bytes", (double)e.m->file->size);
+            cJSON_AddNumberToObject(o, "kv_pool_bytes", (double)kv_bytes);
+            cJSON_AddNumberToObject(o, "max_rss_bytes", (double)rss);
             run_print_json(o);
             cJSON_Delete(o);
         } else {
@@ -453,6 +464,9 @@ int cmd_bench(int argc, char **argv) {
                    kern_level_name(e.level), a.reps);
             if (a.pp > 0) printf("pp%-6lld %10.2f ± %.2f tokens/s\n", (long long)a.pp, pm, psd);
             if (a.tg > 0) printf("tg%-6lld %10.2f ± %.2f tokens/s\n", (long long)a.tg, tm, tsd);
+            printf("memory: peak RSS %.1f MiB (model file %.1f MiB, KV pool %.1f MiB)\n",
+                   (double)rss / 1048576.0, (double)e.m->file->size / 1048576.0,
+                   (double)kv_bytes / 1048576.0);
         }
     } else {
         fprintf(stderr, "chatd bench: %s\n", err.msg);

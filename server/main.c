@@ -5,6 +5,7 @@
 #include "cli.h"
 
 static const cli_command commands[] = {
+    {"serve", "serve the OpenAI API over HTTP", cmd_serve},
     {"info", "describe a GGUF model file (architecture, sizes, tokenizer, tensors)", cmd_info},
     {"tokenize", "turn text into the model's token ids", cmd_tokenize},
     {"detokenize", "turn token ids back into text", cmd_detokenize},
