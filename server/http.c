@@ -220,73 +220,64 @@ static int gen_keep_logprobs(gen *g, int i, const sched_event *ev) {
     return 0;
 }
 
-/* Builds the prompt and submits one scheduler request per choice. */
+/* The token ids of prompt p of a request (chat: the rendered messages). */
+static int gen_prompt(gen *g, size_t p, tok_ids *ids, api_error *err) {
+    server *srv = g->srv;
+    api_request *q = &g->req;
+    chatd_error cerr = {{0}};
+    if (q->kind == API_CHAT) return prompt_chat(srv, q, ids, NULL, err);
+    if (q->prompt_ids) {
+        for (size_t k = 0; k < q->prompt_ids_len[p]; k++)
+            if (q->prompt_ids[p][k] < 0 || q->prompt_ids[p][k] >= tok_n_vocab(srv->e->tok) ||
+                tok_ids_push(ids, q->prompt_ids[p][k], &cerr) != 0)
+                return api_fail(err, 400, "invalid_request_error", "invalid_value", "prompt",
+                                "Invalid token id %d in prompt.", q->prompt_ids[p][k]);
+        return 0;
+    }
+    /* a completions prompt is raw model input: its special-token text is meant */
+    if (tok_encode(srv->e->tok, q->prompts[p], strlen(q->prompts[p]), true, true, ids, &cerr) != 0)
+        return api_fail(err, 400, "invalid_request_error", NULL, "prompt", "%s", cerr.msg);
+    return 0;
+}
+
+/* Checks that a prompt and its completion fit the context. */
+static int gen_check_context(gen *g, int64_t n, int64_t want, api_error *err) {
+    int64_t ctx = sched_ctx_size(g->srv->s);
+    const char *param = g->req.kind == API_CHAT ? "messages" : "prompt";
+    if (n == 0)
+        return api_fail(err, 400, "invalid_request_error", NULL, param, "The prompt is empty.");
+    if (n + (want > 0 ? want : 1) <= ctx) return 0;
+    if (want > 0)
+        return api_fail(err, 400, "invalid_request_error", "context_length_exceeded", param,
+                        "This model's maximum context length is %lld tokens. However, you "
+                        "requested %lld tokens (%lld in the messages, %lld in the "
+                        "completion). Please reduce the length of the messages or "
+                        "completion.",
+                        (long long)ctx, (long long)(n + want), (long long)n, (long long)want);
+    return api_fail(err, 400, "invalid_request_error", "context_length_exceeded", param,
+                    "This model's maximum context length is %lld tokens. However, your "
+                    "messages resulted in %lld tokens. Please reduce the length of the "
+                    "messages.",
+                    (long long)ctx, (long long)n);
+}
+
+/* Builds the prompts and submits one scheduler request per choice: choice p * n + i is
+ * completion i of prompt p (completions may carry several prompts, as OpenAI's do). */
 static int gen_submit(gen *g, api_error *err) {
     server *srv = g->srv;
     api_request *q = &g->req;
-    tok_ids ids = {0};
-    chatd_error cerr = {{0}};
-    if (q->kind == API_CHAT) {
-        if (prompt_chat(srv, q, &ids, NULL, err) != 0) return -1;
-    } else if (q->prompt_ids) {
-        /* completions with token ids: one prompt per choice set; we take the first */
-        if (q->n_prompts != 1) {
-            tok_ids_free(&ids);
-            return api_fail(
-                err, 400, "invalid_request_error", NULL, "prompt",
-                "Only one prompt per request is supported; send one request per prompt.");
-        }
-        for (size_t k = 0; k < q->prompt_ids_len[0]; k++)
-            if (q->prompt_ids[0][k] < 0 || q->prompt_ids[0][k] >= tok_n_vocab(srv->e->tok) ||
-                tok_ids_push(&ids, q->prompt_ids[0][k], &cerr) != 0) {
-                tok_ids_free(&ids);
-                return api_fail(err, 400, "invalid_request_error", NULL, "prompt",
-                                "Invalid token id in prompt.");
-            }
-    } else {
-        if (q->n_prompts != 1) {
-            tok_ids_free(&ids);
-            return api_fail(
-                err, 400, "invalid_request_error", NULL, "prompt",
-                "Only one prompt per request is supported; send one request per prompt.");
-        }
-        if (tok_encode(srv->e->tok, q->prompts[0], strlen(q->prompts[0]), true, true, &ids,
-                       &cerr) != 0) {
-            tok_ids_free(&ids);
-            return api_fail(err, 400, "invalid_request_error", NULL, "prompt", "%s", cerr.msg);
-        }
-    }
-    int64_t ctx = sched_ctx_size(srv->s);
+    size_t n_prompts = q->kind == API_CHAT ? 1 : q->n_prompts;
+    if (n_prompts == 0)
+        return api_fail(err, 400, "invalid_request_error", NULL, "prompt", "The prompt is empty.");
+    if (n_prompts * (size_t)q->n > API_MAX_N)
+        return api_fail(err, 400, "invalid_request_error", "invalid_value", "n",
+                        "At most %d completions per request (prompts times n); this asks for %zu.",
+                        API_MAX_N, n_prompts * (size_t)q->n);
+    g->n = (int)(n_prompts * (size_t)q->n);
     /* OpenAI's completions default to 16 tokens; chat runs to the end of the context */
     int64_t want = q->max_tokens ? q->max_tokens : q->kind == API_COMPLETION ? 16 : 0;
-    g->prompt_tokens = (int64_t)ids.n;
-    if (ids.n == 0) {
-        tok_ids_free(&ids);
-        return api_fail(err, 400, "invalid_request_error", NULL,
-                        q->kind == API_CHAT ? "messages" : "prompt", "The prompt is empty.");
-    }
-    if ((int64_t)ids.n + (want > 0 ? want : 1) > ctx) {
-        int64_t n = (int64_t)ids.n;
-        tok_ids_free(&ids);
-        if (want > 0)
-            return api_fail(err, 400, "invalid_request_error", "context_length_exceeded",
-                            q->kind == API_CHAT ? "messages" : "prompt",
-                            "This model's maximum context length is %lld tokens. However, you "
-                            "requested %lld tokens (%lld in the messages, %lld in the "
-                            "completion). Please reduce the length of the messages or "
-                            "completion.",
-                            (long long)ctx, (long long)(n + want), (long long)n, (long long)want);
-        return api_fail(err, 400, "invalid_request_error", "context_length_exceeded",
-                        q->kind == API_CHAT ? "messages" : "prompt",
-                        "This model's maximum context length is %lld tokens. However, your "
-                        "messages resulted in %lld tokens. Please reduce the length of the "
-                        "messages.",
-                        (long long)ctx, (long long)n);
-    }
     sched_params p;
     memset(&p, 0, sizeof p);
-    p.prompt = ids.v;
-    p.n_prompt = ids.n;
     p.max_tokens = want;
     p.sampling = sampler_defaults();
     p.sampling.temperature = (float)q->temperature;
@@ -306,30 +297,40 @@ static int gen_submit(gen *g, api_error *err) {
     p.sampling.bias = bias;
     p.sampling.n_bias = nb;
     for (int k = 0; k < API_MAX_STOP && q->stop[k]; k++) p.stop[k] = q->stop[k];
-    uint64_t seed = q->has_seed ? q->seed : 0;
+    uint64_t seed = q->seed;
     if (!q->has_seed) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)g;
     }
-    for (int i = 0; i < g->n; i++) {
-        bool full = false;
-        p.sampling.seed = seed + (uint64_t)i * 0x9e3779b97f4a7c15ull;
-        g->r[i] = sched_submit(srv->s, &p, &full, &cerr);
-        if (!g->r[i]) {
+    g->prompt_tokens = 0;
+    for (size_t pi = 0; pi < n_prompts; pi++) {
+        tok_ids ids = {0};
+        if (gen_prompt(g, pi, &ids, err) != 0 ||
+            gen_check_context(g, (int64_t)ids.n, want, err) != 0) {
             tok_ids_free(&ids);
-            for (int k = 0; k < i; k++) {
-                sched_cancel(g->r[k]);
-                sched_req_release(g->r[k]);
-                g->r[k] = NULL;
-            }
-            if (full)
-                return api_fail(err, 503, "server_error", "server_busy", NULL,
-                                "The server is busy: too many requests are waiting. Retry later.");
-            return api_fail(err, 400, "invalid_request_error", NULL, NULL, "%s", cerr.msg);
+            return -1; /* gen_free cancels what was submitted */
         }
+        g->prompt_tokens += (int64_t)ids.n;
+        p.prompt = ids.v;
+        p.n_prompt = ids.n;
+        for (int i = 0; i < q->n; i++) {
+            int c = (int)pi * q->n + i;
+            bool full = false;
+            chatd_error cerr = {{0}};
+            p.sampling.seed = seed + (uint64_t)c * 0x9e3779b97f4a7c15ull;
+            g->r[c] = sched_submit(srv->s, &p, &full, &cerr);
+            if (!g->r[c]) {
+                tok_ids_free(&ids);
+                if (full)
+                    return api_fail(err, 503, "server_error", "server_busy", NULL,
+                                    "The server is busy: too many requests are waiting. Retry "
+                                    "later.");
+                return api_fail(err, 400, "invalid_request_error", NULL, NULL, "%s", cerr.msg);
+            }
+        }
+        tok_ids_free(&ids);
     }
-    tok_ids_free(&ids);
     return 0;
 }
 
@@ -540,7 +541,6 @@ static enum MHD_Result route_generate(http_req *h, api_kind kind) {
         gen_free(g);
         return http_send_error(h, &err);
     }
-    g->n = g->req.n;
     g->req.add_generation_prompt = true;
     api_meta_init(&g->meta, kind, srv->model_id);
     if (gen_submit(g, &err) != 0) {
