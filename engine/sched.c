@@ -451,6 +451,18 @@ static void *sched_main(void *arg) {
     return NULL;
 }
 
+/* Frees the step buffers and the scheduler itself. */
+static void sched_free_buffers(sched *s) {
+    free(s->running);
+    free(s->tok);
+    free(s->pos);
+    free(s->seqs);
+    free(s->want);
+    free(s->owner);
+    free(s->logits);
+    free(s);
+}
+
 sched *sched_start(engine *e, const sched_options *o, chatd_error *err) {
     sched *s = calloc(1, sizeof *s);
     if (!s) {
@@ -489,14 +501,7 @@ sched *sched_start(engine *e, const sched_options *o, chatd_error *err) {
     }
     return s;
 fail:
-    free(s->running);
-    free(s->tok);
-    free(s->pos);
-    free(s->seqs);
-    free(s->want);
-    free(s->owner);
-    free(s->logits);
-    free(s);
+    sched_free_buffers(s);
     return NULL;
 }
 
@@ -514,14 +519,7 @@ void sched_free(sched *s) {
     if (!s) return;
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
-    free(s->running);
-    free(s->tok);
-    free(s->pos);
-    free(s->seqs);
-    free(s->want);
-    free(s->owner);
-    free(s->logits);
-    free(s);
+    sched_free_buffers(s);
 }
 
 sched_req *sched_submit(sched *s, const sched_params *p, bool *full, chatd_error *err) {

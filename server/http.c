@@ -653,6 +653,24 @@ static cJSON *route_piece(const char *p, size_t n) {
     return arr;
 }
 
+/* A chat body of /tokenize or /apply-template (model optional, add_generation_prompt
+ * default true) as a validated request; j is consumed. */
+static int route_chat_body(http_req *h, cJSON *j, api_request *req, api_error *err) {
+    server *srv = h->srv;
+    const cJSON *agp = cJSON_GetObjectItem(j, "add_generation_prompt");
+    bool add_gen = !agp || cJSON_IsTrue(agp);
+    cJSON_DeleteItemFromObject(j, "add_generation_prompt");
+    cJSON_DeleteItemFromObject(j, "with_pieces");
+    if (!cJSON_GetObjectItem(j, "model")) cJSON_AddStringToObject(j, "model", srv->model_id);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!s) return api_fail(err, 500, "server_error", NULL, NULL, "out of memory");
+    int rc = api_parse_request(API_CHAT, s, strlen(s), srv->e->m->hp.n_vocab, req, err);
+    free(s);
+    if (rc == 0) req->add_generation_prompt = add_gen;
+    return rc;
+}
+
 static enum MHD_Result route_tokenize(http_req *h) {
     server *srv = h->srv;
     enum MHD_Result ret = MHD_NO;
@@ -667,16 +685,9 @@ static enum MHD_Result route_tokenize(http_req *h) {
     if (cJSON_GetObjectItem(j, "messages")) {
         /* a chat body: the exact prompt ids the model will be fed */
         api_request req;
-        const cJSON *agp = cJSON_GetObjectItem(j, "add_generation_prompt");
-        bool add_gen = !agp || cJSON_IsTrue(agp);
-        cJSON_DeleteItemFromObject(j, "with_pieces");
-        cJSON_DeleteItemFromObject(j, "add_generation_prompt");
-        if (!cJSON_GetObjectItem(j, "model")) cJSON_AddStringToObject(j, "model", srv->model_id);
-        char *s = cJSON_PrintUnformatted(j);
-        rc = s ? api_parse_request(API_CHAT, s, strlen(s), srv->e->m->hp.n_vocab, &req, &err) : -1;
-        free(s);
+        rc = route_chat_body(h, j, &req, &err);
+        j = NULL;
         if (rc == 0) {
-            req.add_generation_prompt = add_gen;
             rc = prompt_chat(srv, &req, &ids, NULL, &err);
             api_request_free(&req);
         }
@@ -763,21 +774,12 @@ static enum MHD_Result route_apply_template(http_req *h) {
     enum MHD_Result ret = MHD_NO;
     cJSON *j = route_body_object(h, &ret);
     if (!j) return ret;
-    if (!cJSON_GetObjectItem(j, "model")) cJSON_AddStringToObject(j, "model", srv->model_id);
-    const cJSON *agp = cJSON_GetObjectItem(j, "add_generation_prompt");
-    bool add_gen = !agp || cJSON_IsTrue(agp);
-    cJSON_DeleteItemFromObject(j, "add_generation_prompt");
-    char *s = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
     api_request req;
     api_error err;
-    int rc = s ? api_parse_request(API_CHAT, s, strlen(s), srv->e->m->hp.n_vocab, &req, &err) : -1;
-    free(s);
-    if (rc != 0) return http_send_error(h, &err);
+    if (route_chat_body(h, j, &req, &err) != 0) return http_send_error(h, &err);
     char *text = NULL;
     tok_ids ids = {0};
-    req.add_generation_prompt = add_gen;
-    rc = prompt_chat(srv, &req, &ids, &text, &err);
+    int rc = prompt_chat(srv, &req, &ids, &text, &err);
     api_request_free(&req);
     tok_ids_free(&ids);
     if (rc != 0) return http_send_error(h, &err);
