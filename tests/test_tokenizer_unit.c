@@ -264,8 +264,7 @@ static void test_spm_small(void) {
                                        "\xE2\x96\x81",
                                        "a",
                                        "b",
-                                       "\xE2\x96\x81"
-                                       "a",
+                                       "\342\226\201a", /* U+2581 then 'a' */
                                        "ab",
                                        ""};
     static const float scores[] = {0, 0, 0, -1, -2, -3, -1.5f, -0.5f, -9};
