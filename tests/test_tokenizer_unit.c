@@ -258,15 +258,9 @@ static void test_refusals(void) {
 static void test_spm_small(void) {
     chatd_error err = {{0}};
     /* no byte tokens: text outside the vocab cannot be spelled (llama.cpp throws) */
-    static const char *const toks[] = {"<unk>",
-                                       "<s>",
-                                       "</s>",
-                                       "\xE2\x96\x81",
-                                       "a",
-                                       "b",
-                                       "\342\226\201a", /* U+2581 then 'a' */
-                                       "ab",
-                                       ""};
+    static const char *const toks[] = {"<unk>", "<s>", "</s>",          "\xE2\x96\x81",
+                                       "a",     "b",   "\342\226\201a", /* U+2581 then 'a' */
+                                       "ab",    ""};
     static const float scores[] = {0, 0, 0, -1, -2, -3, -1.5f, -0.5f, -9};
     static const int32_t types[] = {2, 3, 3, 1, 1, 1, 1, 1, 1};
     img m;
