@@ -166,11 +166,23 @@ static void sampler_partial_sort(sampler_cand *c, int64_t n, int64_t k) {
 }
 
 int32_t sampler_sample(sampler *s, const float *logits, sampler_result *res) {
+    return sampler_sample_masked(s, logits, NULL, res);
+}
+
+int32_t sampler_sample_masked(sampler *s, const float *logits, const uint32_t *mask,
+                              sampler_result *res) {
     const sampler_params *p = &s->p;
     int64_t n = s->n_vocab;
     sampler_cand *c = s->cands;
+    bool any = mask == NULL;
     for (int64_t i = 0; i < n; i++) {
         float l = logits[i];
+        if (mask && !(mask[i / 32] >> (i % 32) & 1)) {
+            c[i].id = (int32_t)i;
+            c[i].logit = -INFINITY; /* never chosen: exp() of it is 0 in every filter */
+            continue;
+        }
+        any = true;
         int32_t cnt = s->counts[i];
         if (cnt > 0) {
             if (p->repetition_penalty != 1.0f)
@@ -180,6 +192,7 @@ int32_t sampler_sample(sampler *s, const float *logits, sampler_result *res) {
         c[i].id = (int32_t)i;
         c[i].logit = l;
     }
+    if (!any) return -1;
     for (size_t i = 0; i < p->n_bias; i++) c[p->bias[i].id].logit += p->bias[i].bias;
 
     int32_t chosen;
@@ -235,13 +248,12 @@ int32_t sampler_sample(sampler *s, const float *logits, sampler_result *res) {
         double total = 0;
         for (int64_t i = 0; i < keep; i++) total += exp((double)(c[i].logit - mx) / p->temperature);
         double u = rng_uniform(s->rng) * total, acc = 0;
-        chosen = c[keep - 1].id;
+        chosen = c[0].id; /* replaced below; rounding falls back to the last possible one */
         for (int64_t i = 0; i < keep; i++) {
-            acc += exp((double)(c[i].logit - mx) / p->temperature);
-            if (u < acc) {
-                chosen = c[i].id;
-                break;
-            }
+            double w = exp((double)(c[i].logit - mx) / p->temperature);
+            if (w > 0) chosen = c[i].id;
+            acc += w;
+            if (u < acc) break;
         }
     }
     if (res) {

@@ -36,6 +36,8 @@ struct sched_req {
     size_t stop_max_len;
     bool ignore_eog;
     sampler *smp;
+    cons_matcher *cons; /* the output constraint, or NULL */
+    uint32_t *mask;     /* its allowed tokens this step */
     /* decoding state: the scheduler thread only */
     kv_seq kv;
     int64_t fed;   /* prompt tokens fed */
@@ -98,6 +100,8 @@ static void sched_req_free(sched_req *r) {
     for (int i = 0; i < r->n_stop; i++) free(r->stop[i]);
     free(r->prompt);
     sampler_free(r->smp);
+    cons_matcher_free(r->cons);
+    free(r->mask);
     tok_buf_free(&r->held);
     kv_seq_free(&r->kv);
     pthread_mutex_destroy(&r->mu);
@@ -394,11 +398,42 @@ static void sched_step(sched *s) {
         if (!s->want[i]) continue;
         sched_req *r = s->owner[i];
         sampler_result res;
-        int32_t id = sampler_sample(r->smp, s->logits + (size_t)k * V, &res);
+        const float *logits = s->logits + (size_t)k * V;
         k++;
-        sampler_accept(r->smp, id);
-        r->last = id;
-        if (sched_emit(s, r, &res)) {
+        int32_t id;
+        bool done = false;
+        const char *fail = NULL;
+        if (r->cons) {
+            /* only tokens that keep the output on a path to a complete match, within what
+             * may still be generated */
+            int64_t left = s->o.ctx_size - (r->n_prompt + r->n_gen);
+            if (r->max_tokens > 0 && r->max_tokens - r->n_gen < left)
+                left = r->max_tokens - r->n_gen;
+            id = -1;
+            if (cons_allowed(r->cons, left, r->mask) <= 0)
+                fail = "no token can continue the constrained output";
+            else if ((id = sampler_sample_masked(r->smp, logits, r->mask, &res)) < 0 ||
+                     cons_advance(r->cons, id) != 0)
+                fail = "the sampler chose a token the constraint refuses";
+            else
+                done = cons_finished(r->cons);
+        } else {
+            id = sampler_sample(r->smp, logits, &res);
+        }
+        bool ended;
+        if (fail) {
+            sched_finish_req(s, r, SCHED_FINISH_ERROR, fail);
+            ended = true;
+        } else {
+            sampler_accept(r->smp, id);
+            r->last = id;
+            ended = sched_emit(s, r, &res);
+            if (!ended && done) { /* the output is complete and nothing may follow */
+                sched_finish_req(s, r, SCHED_FINISH_STOP, NULL);
+                ended = true;
+            }
+        }
+        if (ended) {
             for (int64_t j = 0; j < s->n_running; j++)
                 if (s->running[j] == r) {
                     sched_drop_running(s, j);
@@ -562,6 +597,15 @@ sched_req *sched_submit(sched *s, const sched_params *p, bool *full, chatd_error
     r->prompt = malloc(p->n_prompt * sizeof *r->prompt);
     r->smp = sampler_create(&p->sampling, s->e->m->hp.n_vocab, err);
     bool ok = r->prompt && r->smp;
+    if (ok && p->constraint) {
+        r->cons = cons_matcher_new(p->constraint, err);
+        r->mask = r->cons ? malloc(cons_mask_words(r->cons) * sizeof *r->mask) : NULL;
+        if (!r->cons) {
+            sched_req_free(r);
+            return NULL;
+        }
+        ok = r->mask != NULL;
+    }
     for (int i = 0; ok && i < SCHED_MAX_STOP && p->stop[i]; i++) {
         if (!p->stop[i][0]) continue; /* an empty stop string never matches */
         r->stop[r->n_stop] = strdup(p->stop[i]);

@@ -144,6 +144,11 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "chatd serve: %s\n", err[0] ? err : "out of memory");
         goto out;
     }
+    srv.cons = cons_vocab_new(e.tok, &cerr);
+    if (!srv.cons) {
+        fprintf(stderr, "chatd serve: %s\n", cerr.msg);
+        goto out;
+    }
     sched_options so = {.max_running = cfg.parallel,
                         .queue_size = cfg.queue_size,
                         .chunk = cfg.chunk,
@@ -176,6 +181,7 @@ out:
     http_stop(&srv);
     sched_free(srv.s);
     prompt_free(&srv);
+    cons_vocab_free(srv.cons);
     free(srv.model_id);
     free(srv.api_key);
     if (srv.e) engine_close(&e);

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "chatd/constrain.h"
 #include "chatd/engine.h"
 #include "chatd/sched.h"
 #include "chatd/tokenizer.h"
@@ -20,6 +21,7 @@ typedef struct server {
     sched *s;                  /* NULL until loaded */
     struct tpl_template *tpl;  /* the chat template */
     struct prompt_ctx *prompt; /* what prompt.c keeps */
+    cons_vocab *cons;          /* the vocabulary as constrained decoding needs it */
     char *model_id;            /* the id clients use */
     long long created;         /* the model's "created" time */
     atomic_bool ready;         /* the model is loaded */

@@ -7,3 +7,4 @@ if(Python3_FOUND)
   set_tests_properties(cli.end_to_end PROPERTIES SKIP_RETURN_CODE 77 DEPENDS models.regen
     ENVIRONMENT "${CHATD_TEST_ENV};CHATD_SHARED_DEFAULT=${CHATD_SHARED_DEFAULT}" TIMEOUT 900)
 endif()
+chatd_test(test_constrain test_constrain.c)

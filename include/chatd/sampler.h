@@ -67,6 +67,12 @@ void sampler_accept(sampler *s, int32_t id);
 /* Chooses the next token from logits ([n_vocab], not modified) and fills res. */
 int32_t sampler_sample(sampler *s, const float *logits, sampler_result *res);
 
+/* The same, choosing only among the tokens whose bit is set in mask (one bit per token;
+ * constrained decoding); -1 when the mask allows none. The reported log-probabilities
+ * stay those of the raw distribution. */
+int32_t sampler_sample_masked(sampler *s, const float *logits, const uint32_t *mask,
+                              sampler_result *res);
+
 /* Log-probabilities of the raw distribution: the top n ids (descending) and, when want
  * is >= 0, the log-probability of id want. Used by sampler_sample and by scoring. */
 void sampler_top_logprobs(const float *logits, int64_t n_vocab, int n, sampler_token *top,

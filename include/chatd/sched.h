@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chatd/constrain.h"
 #include "chatd/engine.h"
 #include "chatd/sampler.h"
 
@@ -34,7 +35,7 @@ typedef struct sched_options {
 
 typedef enum sched_finish {
     SCHED_FINISH_NONE = 0,
-    SCHED_FINISH_STOP,      /* end-of-generation token or stop string */
+    SCHED_FINISH_STOP,      /* end-of-generation token, stop string or completed constraint */
     SCHED_FINISH_LENGTH,    /* max_tokens or the context limit */
     SCHED_FINISH_CANCELLED, /* cancelled by the client */
     SCHED_FINISH_DEADLINE,  /* the per-request deadline passed */
@@ -50,6 +51,8 @@ typedef struct sched_params {
     sampler_params sampling;
     const char *stop[SCHED_MAX_STOP]; /* stop strings (NULL-terminated list, may be empty) */
     bool ignore_eog;
+    cons_program *constraint; /* or NULL: the output must match it (the scheduler takes its
+                                 own reference; the caller keeps and releases its own) */
 } sched_params;
 
 /* One event on a request's queue: text released by the stop-string holdback, the
