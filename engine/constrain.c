@@ -167,6 +167,10 @@ struct cons_matcher {
     int *lvl_n;
     int64_t *lvl_rem; /* free_string_rem of each level */
     unsigned char *path;
+    /* tokens the walk found possible, with the bytes they leave to write (budgeted) */
+    int32_t *cand_id;
+    int64_t *cand_rem;
+    int32_t n_cand;
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -962,6 +966,81 @@ static int64_t int_more_digits(int64_t lo, int64_t hi, bool neg, int64_t v, int6
     return -1;
 }
 
+/* The tail of a time after the seconds: an optional fraction of up to 9 digits, then Z or
+ * an offset +hh:mm / -hh:mm. f->count is the part (0 none yet, 1 fraction, 3 complete,
+ * 4 offset), f->value the characters of that part so far, f->lo the offset's hour digit. */
+static bool fmt_tail(cons_frame *f, int c) {
+    int d = c - '0';
+    if (f->count == 1 && is_digit(c)) {
+        if (f->value >= 9) return false;
+        f->value++;
+        return true;
+    }
+    if (f->count == 0 || (f->count == 1 && f->value > 0)) {
+        if (c == '.' && f->count == 0) {
+            f->count = 1;
+            f->value = 0;
+            return true;
+        }
+        if (c == 'Z') {
+            f->count = 3;
+            return true;
+        }
+        if (c == '+' || c == '-') {
+            f->count = 4;
+            f->value = 0;
+            return true;
+        }
+        return false;
+    }
+    if (f->count != 4) return false;
+    switch (f->value) {
+    case 0:
+        if (!is_digit(c) || d > 2) return false;
+        f->lo = d;
+        break;
+    case 1:
+        if (!is_digit(c) || (f->lo == 2 && d > 3)) return false;
+        break;
+    case 2:
+        if (c != ':') return false;
+        break;
+    case 3:
+        if (!is_digit(c) || d > 5) return false;
+        break;
+    default:
+        if (!is_digit(c)) return false;
+        f->count = 3;
+        return true;
+    }
+    f->value++;
+    return true;
+}
+
+/* Bytes of the string value (closing quote included) a format still needs. */
+static int64_t fmt_rem(int fmt, const cons_frame *f) {
+    int fixed = fmt_len[fmt];
+    if (fmt != CONS_FMT_TIME && fmt != CONS_FMT_DATE_TIME) return fixed - f->pos + 1;
+    int base = fixed - 1; /* up to the seconds; "Z" is the shortest tail */
+    if (f->pos < base) return base - f->pos + 2;
+    switch (f->count) {
+    case 0:
+        return 2;
+    case 1:
+        return f->value ? 2 : 3;
+    case 4:
+        return 5 - f->value + 1;
+    default:
+        return 1;
+    }
+}
+
+/* Can the formatted string close here? */
+static bool fmt_done(int fmt, const cons_frame *f) {
+    if (fmt != CONS_FMT_TIME && fmt != CONS_FMT_DATE_TIME) return f->pos == fmt_len[fmt];
+    return f->count == 3;
+}
+
 /* Can character c come at position pos of a formatted string? Uses the frame to keep
  * the digits later positions depend on. */
 static bool fmt_ok(int fmt, cons_frame *f, int c) {
@@ -1007,8 +1086,9 @@ static bool fmt_ok(int fmt, cons_frame *f, int c) {
         if (pos == 10) return c == 'T';
         pos -= 11;
     }
-    /* time: hh:mm:ssZ */
+    /* time: hh:mm:ss, then the tail (fraction, zone) in fmt_tail */
     int d = c - '0';
+    if (pos >= 8) return fmt_tail(f, c);
     switch (pos) {
     case 0:
         if (!is_digit(c) || d > 2) return false;
@@ -1022,13 +1102,8 @@ static bool fmt_ok(int fmt, cons_frame *f, int c) {
     case 3:
     case 6:
         return is_digit(c) && d <= 5;
-    case 4:
-    case 7:
+    default: /* 4, 7 */
         return is_digit(c);
-    case 8:
-        return c == 'Z';
-    default:
-        return false;
     }
 }
 
@@ -1126,8 +1201,13 @@ static bool str_body(cons_frame *f, int c, bool *closes, bool *starts_char) {
         return true;
     }
     if (f->esc >= 2) {
+        /* \uXXXX, but no surrogate (D800-DFFF): alone they are not text, and pairs are
+         * not worth their cost; u8lo marks a first digit D meanwhile */
         if (!is_hex(c)) return false;
+        if (f->esc == 5) f->u8lo = c == 'd' || c == 'D';
+        if (f->esc == 4 && f->u8lo == 1 && !(c >= '0' && c <= '7')) return false;
         f->esc = f->esc == 2 ? 0 : f->esc - 1;
+        if (!f->esc) f->u8lo = 0;
         return true;
     }
     if (c == '"') {
@@ -1316,11 +1396,14 @@ static void st_feed(const cons_program *p, cons_state *s, int c, cons_out *out) 
             }
             if (n->fmt) {
                 if (c == '"') {
-                    if (f->pos != fmt_len[n->fmt]) return;
+                    if (!fmt_done(n->fmt, f)) return;
                     st_pop_done(p, s);
                 } else {
-                    if (f->pos >= fmt_len[n->fmt] || !fmt_ok(n->fmt, f, c)) return;
-                    f->pos++;
+                    bool tail = (n->fmt == CONS_FMT_TIME || n->fmt == CONS_FMT_DATE_TIME) &&
+                                f->pos >= fmt_len[n->fmt] - 1;
+                    if (!tail && f->pos >= fmt_len[n->fmt]) return;
+                    if (!fmt_ok(n->fmt, f, c)) return;
+                    if (!tail) f->pos++;
                 }
                 out_push(out, s);
                 return;
@@ -1617,7 +1700,7 @@ static int64_t frame_rem(const cons_program *p, const cons_frame *f, bool top) {
     }
     case K_STRING:
         if (f->phase == 0) return n->minlen;
-        if (n->fmt) return fmt_len[n->fmt] - f->pos + 1;
+        if (n->fmt) return fmt_rem(n->fmt, f);
         return (int64_t)f->u8 +
                (f->esc == 1   ? 1
                 : f->esc >= 2 ? f->esc - 1
@@ -1735,9 +1818,12 @@ cons_matcher *cons_matcher_new(cons_program *p, chatd_error *err) {
     m->lvl_n = malloc(L * sizeof *m->lvl_n);
     m->lvl_rem = malloc(L * sizeof *m->lvl_rem);
     m->path = malloc(L);
+    m->cand_id = malloc((size_t)p->cv->n_vocab * sizeof *m->cand_id);
+    m->cand_rem = malloc((size_t)p->cv->n_vocab * sizeof *m->cand_rem);
     m->arena_cap = 1 << 16;
     m->arena = malloc(m->arena_cap);
-    if (!m->cur || !m->out.v || !m->lvl_off || !m->lvl_n || !m->lvl_rem || !m->path || !m->arena)
+    if (!m->cur || !m->out.v || !m->lvl_off || !m->lvl_n || !m->lvl_rem || !m->path ||
+        !m->cand_id || !m->cand_rem || !m->arena)
         goto oom;
     memset(&m->cur[0], 0, STATE_HEAD);
     if (!st_push(p, &m->cur[0], p->root)) goto oom;
@@ -1758,6 +1844,8 @@ void cons_matcher_free(cons_matcher *m) {
     free(m->lvl_n);
     free(m->lvl_rem);
     free(m->path);
+    free(m->cand_id);
+    free(m->cand_rem);
     free(m->arena);
     free(m);
 }
@@ -1871,8 +1959,19 @@ static int32_t skip_prefix(const cons_vocab *cv, const int32_t *list, int32_t n,
     return lo;
 }
 
-/* Walks the tokens of list (sorted by bytes) from the current states, setting the bits
- * of those that may come next within budget. 0, or -1 when memory runs out. */
+/* A token the walk found possible: allowed at once without a budget, else kept with the
+ * bytes it leaves to write, for cons_allowed to decide. */
+static void walk_accept(cons_matcher *m, int32_t t, int64_t rem, int64_t budget, uint32_t *mask) {
+    if (budget < 0) {
+        mask[t / 32] |= 1u << (t % 32);
+        return;
+    }
+    m->cand_id[m->n_cand] = t;
+    m->cand_rem[m->n_cand++] = rem;
+}
+
+/* Walks the tokens of list (sorted by bytes) from the current states, passing those that
+ * may come next to walk_accept. 0, or -1 when memory runs out. */
 static int walk(cons_matcher *m, const int32_t *list, int32_t n_list, int64_t budget,
                 uint32_t *mask) {
     const cons_vocab *cv = m->p->cv;
@@ -1895,7 +1994,7 @@ static int walk(cons_matcher *m, const int32_t *list, int32_t n_list, int64_t bu
         for (; j < len; j++) {
             if (m->lvl_rem[j] >= 0 && cv->plain_from[t] <= j) {
                 /* inside a free string, and the rest of the token is plain characters */
-                if (budget < 0 || m->lvl_rem[j] <= budget - 1) mask[t / 32] |= 1u << (t % 32);
+                walk_accept(m, t, m->lvl_rem[j], budget, mask);
                 break;
             }
             const unsigned char *set = m->arena + m->lvl_off[j];
@@ -1916,10 +2015,9 @@ static int walk(cons_matcher *m, const int32_t *list, int32_t n_list, int64_t bu
             i++;
         } else if (ok) {
             valid = len;
-            if (budget < 0 ||
-                set_min_rem(m, m->arena + m->lvl_off[len], m->lvl_n[len]) <= budget - 1) {
-                mask[t / 32] |= 1u << (t % 32);
-            }
+            int64_t rem =
+                budget < 0 ? 0 : set_min_rem(m, m->arena + m->lvl_off[len], m->lvl_n[len]);
+            walk_accept(m, t, rem, budget, mask);
             i++;
         } else {
             valid = j;
@@ -1952,6 +2050,20 @@ static void prefix_range(const cons_vocab *cv, unsigned char c, int32_t *lo, int
     *hi = a;
 }
 
+/* Admits a class of tokens at once: those of bits, or of the plain ones with at most
+ * max_chars characters when max_chars >= 0. */
+static void group_admit(const cons_vocab *cv, const uint32_t *bits, int64_t max_chars,
+                        uint32_t *mask) {
+    if (max_chars < 0) {
+        for (size_t w = 0; w < cv->words; w++) mask[w] |= bits[w];
+        return;
+    }
+    for (int32_t k = 0; k < cv->n_plain; k++) {
+        int32_t id = cv->plain[k];
+        if (cv->nchars[id] <= max_chars) mask[id / 32] |= 1u << (id % 32);
+    }
+}
+
 int64_t cons_allowed(cons_matcher *m, int64_t budget, uint32_t *mask) {
     const cons_program *p = m->p;
     const cons_vocab *cv = p->cv;
@@ -1959,59 +2071,75 @@ int64_t cons_allowed(cons_matcher *m, int64_t budget, uint32_t *mask) {
     if (m->ended || m->n_cur == 0 || budget == 0) return 0;
     const int32_t *list = cv->sorted;
     int32_t n_list = cv->n_sorted;
+    /* a class admitted wholesale: its bits, a character limit, the bytes it leaves */
+    const uint32_t *gbits = NULL;
+    int64_t gmax = -1, grem = 0;
+    /* tokens in the class that may also take another path (continue a declared key, a
+     * terminator's partial match) are walked too: they begin with one of these bytes */
+    unsigned char extra[CONS_MAX_PROPS];
+    int n_extra = 0;
     if (m->n_cur == 1 && m->cur[0].depth > 0) {
         const cons_state *s = &m->cur[0];
         const cons_frame *f = &s->f[s->depth - 1];
         const cons_gnode *n = &p->nodes[f->node];
-        int64_t rem = st_rem(p, s);
-        bool room = budget < 0 || rem <= budget - 1; /* for tokens that leave rem as it is */
+        cons_state t;
         if (n->kind == K_STRING && f->phase == 1 && !n->fmt && !f->esc && !f->u8) {
             /* a string body: plain characters keep the state but for the count */
-            if (room && n->max < 0) {
-                for (size_t w = 0; w < cv->words; w++) mask[w] |= cv->plain_bits[w];
-            } else if (room) {
-                int64_t left = n->max - f->count;
-                for (int32_t k = 0; k < cv->n_plain; k++) {
-                    int32_t id = cv->plain[k];
-                    if (cv->nchars[id] <= left) mask[id / 32] |= 1u << (id % 32);
-                }
-            }
+            gbits = cv->plain_bits;
+            gmax = n->max < 0 ? -1 : n->max - f->count;
+            grem = st_rem(p, s);
             list = cv->str_walk;
             n_list = cv->n_str_walk;
         } else if (n->kind == K_OBJECT && f->phase == 2 && f->flags && !f->esc && !f->u8) {
-            /* a key that may be any string: plain characters are always allowed (they may
-             * end the declared candidates, so the budget is that of a free key) */
-            cons_state t;
+            /* a key that may be any string: plain characters are always possible (they may
+             * leave the declared names behind, so they leave what a free key leaves) */
             memcpy(&t, s, STATE_SIZE(s->depth));
             t.f[t.depth - 1].lo = t.f[t.depth - 1].hi;
-            int64_t rem_free = st_rem(p, &t);
-            if (budget < 0 || rem_free <= budget - 1) {
-                for (size_t w = 0; w < cv->words; w++) mask[w] |= cv->plain_bits[w];
-            }
-            /* declared keys are plain too, so the walk needs only the others */
+            gbits = cv->plain_bits;
+            grem = st_rem(p, &t);
             list = cv->str_walk;
             n_list = cv->n_str_walk;
+            for (int32_t k = f->lo; k < f->hi; k++) {
+                const cons_prop *pr = &p->props[k];
+                if (pr->len <= (size_t)f->pos || (f->seen >> (k - n->first) & 1)) continue;
+                unsigned char c = (unsigned char)pr->name[f->pos];
+                if (n_extra == 0 || extra[n_extra - 1] != c) extra[n_extra++] = c; /* sorted */
+            }
         } else if (n->kind == K_UNTIL) {
             /* free text: a token without the terminator's first byte leaves no partial
-             * match behind (the budget is that of a fresh start) unless it continues the
-             * match, and those begin with the terminator's next byte: walk them too */
+             * match behind unless it continues the match, and those begin with the
+             * terminator's next byte: they are walked too */
             const cons_until_class *u = &p->until[f->node];
-            cons_state t;
             memcpy(&t, s, STATE_SIZE(s->depth));
             t.f[t.depth - 1].pos = 0;
-            if (budget < 0 || st_rem(p, &t) <= budget - 1)
-                for (size_t w = 0; w < cv->words; w++) mask[w] |= u->free_bits[w];
+            gbits = u->free_bits;
+            grem = st_rem(p, &t);
             list = u->walk;
             n_list = u->n_walk;
-            if (f->pos > 0) {
-                unsigned char next = (unsigned char)p->strs[n->first].s[f->pos];
-                int32_t lo = 0, hi = 0;
-                prefix_range(cv, next, &lo, &hi);
-                if (walk(m, cv->sorted + lo, hi - lo, budget, mask) < 0) return -1;
-            }
+            if (f->pos > 0) extra[n_extra++] = (unsigned char)p->strs[n->first].s[f->pos];
         }
     }
+    m->n_cand = 0;
     if (walk(m, list, n_list, budget, mask) < 0) return -1;
+    for (int k = 0; k < n_extra; k++) {
+        int32_t lo = 0, hi = 0;
+        prefix_range(cv, extra[k], &lo, &hi);
+        if (walk(m, cv->sorted + lo, hi - lo, budget, mask) < 0) return -1;
+    }
+    if (budget < 0) {
+        if (gbits) group_admit(cv, gbits, gmax, mask);
+    } else {
+        /* within the budget: what still fits; when nothing does (the shortest completion
+         * in bytes is longer than the tokens left), what brings the end nearest */
+        int64_t thr = budget - 1, best = gbits ? grem : INT64_MAX;
+        for (int32_t k = 0; k < m->n_cand; k++)
+            if (m->cand_rem[k] < best) best = m->cand_rem[k];
+        if (cons_complete(m)) best = 0;
+        if (best > thr) thr = best;
+        for (int32_t k = 0; k < m->n_cand; k++)
+            if (m->cand_rem[k] <= thr) mask[m->cand_id[k] / 32] |= 1u << (m->cand_id[k] % 32);
+        if (gbits && grem <= thr) group_admit(cv, gbits, gmax, mask);
+    }
     if (cons_complete(m))
         for (size_t i = 0; i < cv->n_eog; i++) mask[cv->eog[i] / 32] |= 1u << (cv->eog[i] % 32);
     int64_t allowed = 0; /* the lists walked may overlap: count the bits */

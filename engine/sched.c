@@ -229,9 +229,10 @@ static size_t sched_stop_prefix(const sched_req *r, const char *text, size_t len
     return best;
 }
 
-/* Feeds a sampled token through detokenization and stop strings; queues its event.
- * Returns true when the request is finished (and already ended). */
-static bool sched_emit(sched *s, sched_req *r, const sampler_result *res) {
+/* Feeds a sampled token through detokenization and stop strings and queues its event;
+ * complete = the output constraint allows nothing more. True when the request is
+ * finished (and already ended). */
+static bool sched_emit(sched *s, sched_req *r, const sampler_result *res, bool complete) {
     chatd_error err = {{0}};
     int32_t id = res->chosen.id;
     sched_event ev = {0};
@@ -292,6 +293,10 @@ static bool sched_emit(sched *s, sched_req *r, const sampler_result *res) {
         if (r->held.data) r->held.data[hold] = 0;
     }
     sched_push(r, &ev);
+    if (complete) {
+        sched_finish_req(s, r, SCHED_FINISH_STOP, NULL);
+        return true;
+    }
     int64_t pos_next = r->n_prompt + r->n_gen; /* position the token would be fed at */
     if ((r->max_tokens > 0 && r->n_gen >= r->max_tokens) || pos_next >= s->o.ctx_size) {
         sched_finish_req(s, r, SCHED_FINISH_LENGTH, NULL);
@@ -427,11 +432,7 @@ static void sched_step(sched *s) {
         } else {
             sampler_accept(r->smp, id);
             r->last = id;
-            ended = sched_emit(s, r, &res);
-            if (!ended && done) { /* the output is complete and nothing may follow */
-                sched_finish_req(s, r, SCHED_FINISH_STOP, NULL);
-                ended = true;
-            }
+            ended = sched_emit(s, r, &res, done);
         }
         if (ended) {
             for (int64_t j = 0; j < s->n_running; j++)

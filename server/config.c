@@ -54,6 +54,8 @@ static const cfg_setting cfg_settings[] = {
      "Jinja chat template replacing the model's"},
     {"kernels", CFG_STR, F(kernels), NULL, 0, 0, "scalar, avx2 or avx512 (default: best)"},
     {"kv_type", CFG_STR, F(kv_type), "f16", 0, 0, "KV cache element type: f16 or f32"},
+    {"reasoning_format", CFG_STR, F(reasoning_format), "deepseek", 0, 0,
+     "deepseek: thinking text in reasoning_content; none: left inline in content"},
 };
 #undef F
 #define CFG_N (sizeof cfg_settings / sizeof cfg_settings[0])
@@ -271,6 +273,8 @@ int config_load(config *c, int argc, char **argv, bool *help, char *err, size_t 
         return snprintf(err, errlen, "log_level must be error, warn, info or debug"), -1;
     if (strcmp(c->kv_type, "f16") && strcmp(c->kv_type, "f32"))
         return snprintf(err, errlen, "kv_type must be f16 or f32"), -1;
+    if (strcmp(c->reasoning_format, "deepseek") && strcmp(c->reasoning_format, "none"))
+        return snprintf(err, errlen, "reasoning_format must be deepseek or none"), -1;
     if (c->chunk > c->batch) c->chunk = c->batch;
     return 0;
 }

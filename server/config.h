@@ -32,7 +32,8 @@ typedef struct config {
     double shutdown_grace; /* seconds running requests get at SIGTERM */
     char *chat_template_file;
     char *kernels;
-    char *kv_type; /* f16 or f32 */
+    char *kv_type;          /* f16 or f32 */
+    char *reasoning_format; /* deepseek (split out) or none (inline) */
 } config;
 
 /* Fills c from defaults, the file named by --config / CHATD_CONFIG, the environment

@@ -20,6 +20,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "chatparse.h"
+#include "guide.h"
 #include "server.h"
 
 #define HTTP_KEEPALIVE_S 2.0 /* SSE comment interval while nothing else is sent */
@@ -167,6 +169,20 @@ static void http_logprob(const server *srv, const sampler_result *t, api_token_l
     }
 }
 
+/* A tool call being collected for a non-streamed answer. */
+typedef struct gen_call {
+    char id[API_TOOL_ID_SIZE];
+    char *name;
+    tok_buf args;
+} gen_call;
+
+/* What a chat choice's output parser has given so far (non-streamed). */
+typedef struct gen_parts {
+    tok_buf content, reasoning;
+    gen_call *calls;
+    size_t n_calls, cap_calls;
+} gen_parts;
+
 /* Everything one generation request needs from parse to answer. */
 typedef struct gen {
     server *srv;
@@ -181,7 +197,16 @@ typedef struct gen {
     api_token_logprob *lps[API_MAX_N];
     size_t n_lps[API_MAX_N], cap_lps[API_MAX_N];
     int64_t prompt_tokens;
-    char error[256];
+    char error[CHATD_ERR_MAX];
+    /* chat output: constraint, and the parsers that split reasoning, content and calls */
+    guide_think think;
+    cons_program *cons;
+    cp_parser *cp[API_MAX_N];
+    gen_parts parts[API_MAX_N];
+    int64_t reasoning_tokens[API_MAX_N];
+    int cur;                          /* the choice whose deltas are being emitted */
+    const api_token_logprob *pend_lp; /* logprobs waiting for the next chunk */
+    size_t pend_nlp;
     /* streaming */
     int phase; /* 0 role chunks, 1 deltas, 2 usage, 3 [DONE], 4 end */
     int next_choice;
@@ -199,7 +224,17 @@ static void gen_free(gen *g) {
         }
         tok_buf_free(&g->text[i]);
         free(g->lps[i]);
+        cp_free(g->cp[i]);
+        gen_parts *pt = &g->parts[i];
+        tok_buf_free(&pt->content);
+        tok_buf_free(&pt->reasoning);
+        for (size_t k = 0; k < pt->n_calls; k++) {
+            free(pt->calls[k].name);
+            tok_buf_free(&pt->calls[k].args);
+        }
+        free(pt->calls);
     }
+    cons_program_release(g->cons);
     tok_buf_free(&g->out);
     api_request_free(&g->req);
     free(g);
@@ -220,12 +255,29 @@ static int gen_keep_logprobs(gen *g, int i, const sched_event *ev) {
     return 0;
 }
 
+/* Where a reasoning model's thinking stands at the end of a rendered chat prompt. */
+static guide_think gen_think_state(const server *srv, const char *text) {
+    if (!text || !prompt_thinks(srv)) return GUIDE_THINK_NONE;
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' ')) n--;
+    if (n >= 7 && !memcmp(text + n - 7, "<think>", 7)) return GUIDE_THINK_OPEN;
+    /* a closed block at the very end: thinking was turned off */
+    if (n >= 8 && !memcmp(text + n - 8, "</think>", 8)) return GUIDE_THINK_NONE;
+    return GUIDE_THINK_MODEL;
+}
+
 /* The token ids of prompt p of a request (chat: the rendered messages). */
 static int gen_prompt(gen *g, size_t p, tok_ids *ids, api_error *err) {
     server *srv = g->srv;
     api_request *q = &g->req;
     chatd_error cerr = {{0}};
-    if (q->kind == API_CHAT) return prompt_chat(srv, q, ids, NULL, err);
+    if (q->kind == API_CHAT) {
+        char *text = NULL;
+        if (prompt_chat(srv, q, ids, &text, err) != 0) return -1;
+        g->think = gen_think_state(srv, text);
+        free(text);
+        return 0;
+    }
     if (q->prompt_ids) {
         for (size_t k = 0; k < q->prompt_ids_len[p]; k++)
             if (q->prompt_ids[p][k] < 0 || q->prompt_ids[p][k] >= tok_n_vocab(srv->e->tok) ||
@@ -259,6 +311,23 @@ static int gen_check_context(gen *g, int64_t n, int64_t want, api_error *err) {
                     "messages resulted in %lld tokens. Please reduce the length of the "
                     "messages.",
                     (long long)ctx, (long long)n);
+}
+
+/* One output parser per chat choice: reasoning, content and tool calls apart. */
+static int gen_parsers(gen *g, api_error *err) {
+    const api_request *q = &g->req;
+    cp_options o = {0};
+    o.fmt = (cp_format)prompt_tool_format(g->srv);
+    o.parse_tools = q->tools && q->tool_choice != API_TOOL_NONE;
+    o.split_reasoning = strcmp(g->srv->cfg->reasoning_format, "none") != 0;
+    o.thinking_open = g->think == GUIDE_THINK_OPEN;
+    o.live_args = q->stream;
+    for (int i = 0; i < g->n; i++) {
+        chatd_error cerr = {{0}};
+        if (!(g->cp[i] = cp_new(&o, &cerr)))
+            return api_fail(err, 500, "server_error", NULL, NULL, "%s", cerr.msg);
+    }
+    return 0;
 }
 
 /* Builds the prompts and submits one scheduler request per choice: choice p * n + i is
@@ -314,6 +383,13 @@ static int gen_submit(gen *g, api_error *err) {
         g->prompt_tokens += (int64_t)ids.n;
         p.prompt = ids.v;
         p.n_prompt = ids.n;
+        if (q->kind == API_CHAT && (guide_build(q, (cp_format)prompt_tool_format(srv), g->think,
+                                                srv->cons, &g->cons, err) != 0 ||
+                                    gen_parsers(g, err) != 0)) {
+            tok_ids_free(&ids);
+            return -1;
+        }
+        p.constraint = g->cons;
         for (int i = 0; i < q->n; i++) {
             int c = (int)pi * q->n + i;
             bool full = false;
@@ -334,12 +410,99 @@ static int gen_submit(gen *g, api_error *err) {
     return 0;
 }
 
+static void gen_sse(gen *g, char *json);
+
+/* Receives a delta of choice g->cur from its parser: a chunk when streaming, else a part
+ * of the answer. */
+static int gen_on_delta(void *user, const cp_delta *d) {
+    gen *g = user;
+    int i = g->cur;
+    if (g->req.stream) {
+        api_delta ad = {0};
+        ad.text = d->text;
+        ad.text_len = d->len;
+        ad.tool_index = d->index;
+        ad.tool_id = d->id;
+        ad.tool_name = d->name;
+        ad.kind = d->kind == CP_CONTENT      ? API_DELTA_CONTENT
+                  : d->kind == CP_REASONING  ? API_DELTA_REASONING
+                  : d->kind == CP_TOOL_START ? API_DELTA_TOOL_START
+                                             : API_DELTA_TOOL_ARGS;
+        ad.logprobs = g->pend_lp; /* the first chunk of an event carries its logprobs */
+        ad.n_logprobs = g->pend_nlp;
+        g->pend_lp = NULL;
+        g->pend_nlp = 0;
+        char *json = api_chunk_body_delta(&g->meta, i, &ad);
+        if (!json) return -1;
+        gen_sse(g, json);
+        return 0;
+    }
+    gen_parts *pt = &g->parts[i];
+    switch (d->kind) {
+    case CP_CONTENT:
+        return tok_buf_append(&pt->content, d->text, d->len, NULL);
+    case CP_REASONING:
+        return tok_buf_append(&pt->reasoning, d->text, d->len, NULL);
+    case CP_TOOL_START: {
+        if (pt->n_calls == pt->cap_calls) {
+            size_t cap = pt->cap_calls ? pt->cap_calls * 2 : 4;
+            gen_call *c = realloc(pt->calls, cap * sizeof *c);
+            if (!c) return -1;
+            pt->calls = c;
+            pt->cap_calls = cap;
+        }
+        gen_call *c = &pt->calls[pt->n_calls];
+        memset(c, 0, sizeof *c);
+        snprintf(c->id, sizeof c->id, "%s", d->id);
+        if (!(c->name = strdup(d->name))) return -1;
+        pt->n_calls++;
+        return 0;
+    }
+    case CP_TOOL_ARGS:
+        if (d->index < 0 || (size_t)d->index >= pt->n_calls) return -1;
+        return tok_buf_append(&pt->calls[d->index].args, d->text, d->len, NULL);
+    }
+    return 0;
+}
+
+/* The finish reason of choice i: "tool_calls" when it ended with calls. */
+static const char *gen_finish_reason(const gen *g, int i) {
+    if (g->cp[i] && cp_n_tool_calls(g->cp[i]) > 0 &&
+        (g->finish[i] == SCHED_FINISH_STOP || g->finish[i] == SCHED_FINISH_NONE))
+        return "tool_calls";
+    return http_finish_reason(g->finish[i]);
+}
+
 /* Takes one event of choice i into g; returns 1 if the choice ended, 0 if not, -1 on
  * an engine error (message in g->error). */
 static int gen_take(gen *g, int i, sched_event *ev) {
     int rc = 0;
     if (ev->text_len) tok_buf_append(&g->text[i], ev->text, ev->text_len, NULL);
+    size_t lp_before = g->n_lps[i];
     if (gen_keep_logprobs(g, i, ev) != 0) rc = -1;
+    if (g->cp[i]) {
+        /* the parser's deltas become chunks (streaming) or the answer's parts */
+        chatd_error cerr = {{0}};
+        g->cur = i;
+        g->pend_lp = g->req.logprobs && g->lps[i] ? g->lps[i] + lp_before : NULL;
+        g->pend_nlp = g->req.logprobs ? g->n_lps[i] - lp_before : 0;
+        bool was = cp_in_reasoning(g->cp[i]);
+        if (cp_feed(g->cp[i], ev->text ? ev->text : "", ev->text_len, gen_on_delta, g, &cerr) !=
+                0 ||
+            (ev->finish != SCHED_FINISH_NONE && cp_finish(g->cp[i], gen_on_delta, g, &cerr) != 0)) {
+            snprintf(g->error, sizeof g->error, "%s", cerr.msg);
+            rc = -1;
+        }
+        if (was || cp_in_reasoning(g->cp[i])) g->reasoning_tokens[i] += ev->n_tokens;
+        if (g->req.stream && g->pend_nlp) { /* logprobs of tokens still held back */
+            api_delta d = {0};
+            d.logprobs = g->pend_lp;
+            d.n_logprobs = g->pend_nlp;
+            gen_sse(g, api_chunk_body_delta(&g->meta, i, &d));
+        }
+        g->pend_lp = NULL;
+        g->pend_nlp = 0;
+    }
     if (ev->finish != SCHED_FINISH_NONE) {
         g->done[i] = true;
         g->finish[i] = ev->finish;
@@ -356,8 +519,10 @@ static int gen_take(gen *g, int i, sched_event *ev) {
 static void gen_usage(gen *g, api_usage *u) {
     memset(u, 0, sizeof *u);
     u->prompt_tokens = g->prompt_tokens;
-    for (int i = 0; i < g->n; i++)
+    for (int i = 0; i < g->n; i++) {
         if (g->r[i]) u->completion_tokens += sched_req_usage(g->r[i]).completion_tokens;
+        u->reasoning_tokens += g->reasoning_tokens[i];
+    }
     g->h->prompt_tokens = u->prompt_tokens;
     g->h->completion_tokens = u->completion_tokens;
     if (g->r[0]) g->h->ttft = sched_req_usage(g->r[0]).ttft_s;
@@ -398,16 +563,37 @@ static enum MHD_Result gen_wait_and_answer(gen *g) {
         }
     }
     api_choice ch[API_MAX_N];
+    api_choice_extra ex[API_MAX_N];
+    api_tool_call *calls[API_MAX_N] = {0};
+    bool oom = false;
     for (int i = 0; i < g->n; i++) {
-        ch[i].text = g->text[i].data ? g->text[i].data : "";
-        ch[i].text_len = g->text[i].len;
-        ch[i].finish_reason = http_finish_reason(g->finish[i]);
+        const tok_buf *text = g->cp[i] ? &g->parts[i].content : &g->text[i];
+        ch[i].text = text->data ? text->data : "";
+        ch[i].text_len = text->len;
+        ch[i].finish_reason = gen_finish_reason(g, i);
         ch[i].logprobs = g->req.logprobs ? g->lps[i] : NULL;
         ch[i].n_logprobs = g->req.logprobs ? g->n_lps[i] : 0;
+        memset(&ex[i], 0, sizeof ex[i]);
+        const gen_parts *pt = &g->parts[i];
+        ex[i].reasoning = pt->reasoning.data;
+        ex[i].reasoning_len = pt->reasoning.len;
+        if (pt->n_calls) {
+            calls[i] = calloc(pt->n_calls, sizeof *calls[i]);
+            oom |= !calls[i];
+            for (size_t k = 0; calls[i] && k < pt->n_calls; k++) {
+                calls[i][k].id = pt->calls[k].id;
+                calls[i][k].name = pt->calls[k].name;
+                calls[i][k].arguments = pt->calls[k].args.data ? pt->calls[k].args.data : "";
+                calls[i][k].arguments_len = pt->calls[k].args.len;
+            }
+            ex[i].tool_calls = calls[i];
+            ex[i].n_tool_calls = calls[i] ? pt->n_calls : 0;
+        }
     }
     api_usage u;
     gen_usage(g, &u);
-    char *body = api_response_body(&g->meta, ch, (size_t)g->n, &u);
+    char *body = oom ? NULL : api_response_body_ex(&g->meta, ch, ex, (size_t)g->n, &u);
+    for (int i = 0; i < g->n; i++) free(calls[i]);
     if (!body) return http_error(h, 500, "server_error", NULL, NULL, "out of memory");
     return http_send(h, 200, body, "application/json");
 }
@@ -468,12 +654,12 @@ static bool gen_stream_more(gen *g) {
                 size_t added = g->text[i].len - before;
                 const api_token_logprob *lp = g->req.logprobs ? g->lps[i] + lp_before : NULL;
                 size_t nlp = g->req.logprobs ? g->n_lps[i] - lp_before : 0;
-                if (added || nlp)
+                if (!g->cp[i] && (added || nlp)) /* chat text went out through the parser */
                     gen_sse(g, api_chunk_body(&g->meta, i, NULL, g->text[i].data + before, added,
                                               NULL, lp, nlp));
                 if (t == 1)
-                    gen_sse(g, api_chunk_body(&g->meta, i, NULL, NULL, 0,
-                                              http_finish_reason(g->finish[i]), NULL, 0));
+                    gen_sse(g, api_chunk_body(&g->meta, i, NULL, NULL, 0, gen_finish_reason(g, i),
+                                              NULL, 0));
                 return true;
             }
             if (http_peer_gone(g->h->conn)) return false;

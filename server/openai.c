@@ -425,7 +425,8 @@ typedef enum api_field_use {
 } api_field_use;
 
 /* Every top-level field either endpoint knows. Fields accepted only to be refused by name
- * (tools...) are listed too, so that they get "not supported yet" rather than "unrecognized". */
+ * (functions, audio...) are listed too, so that they get "not supported yet" rather than
+ * "unrecognized". */
 static const struct {
     const char *name;
     api_field_use use;
@@ -862,25 +863,11 @@ static int api_parse_sampling(api_parse *p) {
 /* Fields this server does not implement: refused by name, except the values that ask for
  * exactly the default behaviour, which are accepted so that clients sending them work. */
 static int api_parse_unsupported(api_parse *p) {
-    static const char *const refused[] = {
-        "tools",      "parallel_tool_calls", "functions",        "function_call", "audio",
-        "prediction", "web_search_options",  "reasoning_effort", "verbosity"};
+    static const char *const refused[] = {"functions",  "function_call",      "audio",
+                                          "prediction", "web_search_options", "verbosity"};
     const cJSON *b = p->body;
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         if (api_field(b, refused[i])) return api_unsupported(p->err, refused[i]);
-
-    const cJSON *tc = api_field(b, "tool_choice");
-    if (tc && !(cJSON_IsString(tc) && strcmp(tc->valuestring, "none") == 0))
-        return api_unsupported(p->err, "tool_choice");
-
-    const cJSON *rf = api_field(b, "response_format");
-    if (rf) {
-        if (!cJSON_IsObject(rf)) return api_bad_type(p->err, "response_format", "an object", rf);
-        const cJSON *t = api_field(rf, "type");
-        if (!t) return api_missing(p->err, "response_format.type");
-        if (!cJSON_IsString(t) || strcmp(t->valuestring, "text") != 0)
-            return api_unsupported(p->err, "response_format");
-    }
 
     const cJSON *mod = api_field(b, "modalities");
     if (mod) {
@@ -890,6 +877,305 @@ static int api_parse_unsupported(api_parse *p) {
                 return api_unsupported(p->err, "modalities");
     }
     return 0;
+}
+
+/* Refuses a member of obj that known (NULL-terminated) does not list, the way OpenAI does
+ * inside nested objects: "Unknown parameter: 'response_format.schema'." */
+static int api_check_keys(const cJSON *obj, const char *prefix, const char *const *known,
+                          api_error *err) {
+    for (const cJSON *f = obj->child; f; f = f->next) {
+        const char *key = f->string ? f->string : "";
+        bool ok = false;
+        for (size_t i = 0; known[i] && !ok; i++) ok = strcmp(key, known[i]) == 0;
+        if (!ok) {
+            char param[160];
+            snprintf(param, sizeof param, "%s.%s", prefix, key);
+            return api_fail(err, 400, API_IRE, "unknown_parameter", param,
+                            "Unknown parameter: '%s'.", param);
+        }
+    }
+    return 0;
+}
+
+/* A function or schema name: ^[a-zA-Z0-9_-]{1,64}$, refused with OpenAI's messages. */
+static int api_check_name(const char *s, const char *param, api_error *err) {
+    size_t n = strlen(s);
+    if (n == 0)
+        return api_fail(err, 400, API_IRE, "empty_string", param,
+                        "Invalid '%s': empty string. Expected a string with minimum length 1, "
+                        "but got an empty string instead.",
+                        param);
+    if (n > API_MAX_NAME)
+        return api_fail(err, 400, API_IRE, "string_above_max_length", param,
+                        "Invalid '%s': string too long. Expected a string with maximum length "
+                        "%d, but got a string with length %zu instead.",
+                        param, API_MAX_NAME, n);
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return api_fail(err, 400, API_IRE, "invalid_value", param,
+                            "Invalid '%s': string does not match pattern. Expected a string that "
+                            "matches the pattern '^[a-zA-Z0-9_-]+$'.",
+                            param);
+    }
+    return 0;
+}
+
+/* Removes the members of obj whose value is JSON null (absent, as OpenAI reads them), so
+ * that the copies a request keeps hold only values of the documented types. */
+static void api_drop_nulls(cJSON *obj) {
+    cJSON *f = obj ? obj->child : NULL;
+    while (f) {
+        cJSON *next = f->next;
+        if (cJSON_IsNull(f)) cJSON_Delete(cJSON_DetachItemViaPointer(obj, f));
+        f = next;
+    }
+}
+
+/* One entry of tools: {"type":"function","function":{"name","description","parameters",
+ * "strict"}}. The parameters schema is only checked to be an object here; whether this
+ * server can enforce it is decided when its grammar is built (server/schema.c). */
+static int api_parse_tool(const cJSON *t, int i, api_error *err) {
+    char param[96], prefix[64];
+    snprintf(prefix, sizeof prefix, "tools[%d]", i);
+    if (!cJSON_IsObject(t)) return api_bad_type(err, prefix, "an object", t);
+
+    snprintf(param, sizeof param, "%s.type", prefix);
+    const cJSON *type = api_field(t, "type");
+    const char *ts = "";
+    if (!type) return api_missing(err, param);
+    if (api_get_string(type, param, &ts, err) < 0) return -1;
+    if (strcmp(ts, "custom") == 0)
+        return api_fail(err, 400, API_IRE, "unsupported_value", param,
+                        "Unsupported value: '%s' does not support 'custom' with this server. "
+                        "Only 'function' tools are supported.",
+                        param);
+    if (strcmp(ts, "function") != 0)
+        return api_fail(err, 400, API_IRE, "invalid_value", param,
+                        "Invalid value: '%s'. Supported values are: 'function' and 'custom'.", ts);
+
+    snprintf(param, sizeof param, "%s.function", prefix);
+    const cJSON *fn = api_field(t, "function");
+    if (!fn) return api_missing(err, param);
+    if (api_get_object(fn, param, err) < 0) return -1;
+    static const char *const tool_keys[] = {"type", "function", NULL};
+    if (api_check_keys(t, prefix, tool_keys, err) < 0) return -1;
+
+    char fprefix[80];
+    snprintf(fprefix, sizeof fprefix, "%s.function", prefix);
+    snprintf(param, sizeof param, "%s.name", fprefix);
+    const cJSON *name = api_field(fn, "name");
+    const char *s = "";
+    if (!name) return api_missing(err, param);
+    if (api_get_string(name, param, &s, err) < 0 || api_check_name(s, param, err) < 0) return -1;
+
+    snprintf(param, sizeof param, "%s.description", fprefix);
+    if (api_get_string(api_field(fn, "description"), param, &s, err) < 0) return -1;
+    snprintf(param, sizeof param, "%s.parameters", fprefix);
+    if (api_get_object(api_field(fn, "parameters"), param, err) < 0) return -1;
+    bool strict;
+    snprintf(param, sizeof param, "%s.strict", fprefix);
+    if (api_get_bool(api_field(fn, "strict"), param, &strict, err) < 0) return -1;
+    static const char *const fn_keys[] = {"name", "description", "parameters", "strict", NULL};
+    return api_check_keys(fn, fprefix, fn_keys, err);
+}
+
+static int api_parse_tools(api_parse *p) {
+    api_request *req = p->req;
+    api_error *err = p->err;
+    const cJSON *tools = api_field(p->body, "tools");
+    if (!tools) return 0;
+    if (!cJSON_IsArray(tools)) return api_bad_type(err, "tools", "an array", tools);
+    int n = cJSON_GetArraySize(tools);
+    if (n == 0)
+        return api_fail(err, 400, API_IRE, "empty_array", "tools",
+                        "Invalid 'tools': empty array. Expected an array with minimum length 1, "
+                        "but got an empty array instead.");
+    if (n > API_MAX_TOOLS)
+        return api_fail(err, 400, API_IRE, "array_above_max_length", "tools",
+                        "Invalid 'tools': array too long. Expected an array with maximum length "
+                        "%d, but got an array with length %d instead.",
+                        API_MAX_TOOLS, n);
+    int i = 0;
+    for (const cJSON *t = tools->child; t; t = t->next, i++)
+        if (api_parse_tool(t, i, err) < 0) return -1;
+    if (!(req->tools = cJSON_Duplicate(tools, 1))) return api_oom(err);
+    for (cJSON *t = req->tools->child; t; t = t->next) {
+        api_drop_nulls(t);
+        api_drop_nulls(cJSON_GetObjectItemCaseSensitive(t, "function"));
+    }
+    req->tool_choice = API_TOOL_AUTO;
+    return 0;
+}
+
+/* The function named name in the validated tools, or NULL. */
+static const cJSON *api_find_tool(const cJSON *tools, const char *name) {
+    for (const cJSON *t = tools ? tools->child : NULL; t; t = t->next) {
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(fn, "name");
+        if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0) return fn;
+    }
+    return NULL;
+}
+
+static int api_tool_choice_without_tools(api_error *err) {
+    return api_fail(err, 400, API_IRE, NULL, "tool_choice",
+                    "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' "
+                    "are specified.");
+}
+
+/* tool_choice: "none" | "auto" | "required" | {"type":"function","function":{"name"}}. Runs
+ * after api_parse_tools. "none" is accepted without tools, as it asks for what happens
+ * anyway. */
+static int api_parse_tool_choice(api_parse *p) {
+    api_request *req = p->req;
+    api_error *err = p->err;
+    const cJSON *tc = api_field(p->body, "tool_choice");
+    if (!tc) return 0;
+    if (cJSON_IsString(tc) && tc->valuestring) {
+        static const struct {
+            const char *name;
+            api_tool_choice choice;
+        } choices[] = {
+            {"none", API_TOOL_NONE}, {"auto", API_TOOL_AUTO}, {"required", API_TOOL_REQUIRED}};
+        for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
+            if (strcmp(tc->valuestring, choices[i].name) != 0) continue;
+            if (!req->tools && choices[i].choice != API_TOOL_NONE)
+                return api_tool_choice_without_tools(err);
+            req->tool_choice = choices[i].choice;
+            return 0;
+        }
+        return api_fail(err, 400, API_IRE, "invalid_value", "tool_choice",
+                        "Invalid value: '%s'. Supported values are: 'none', 'auto', and "
+                        "'required'.",
+                        tc->valuestring);
+    }
+    if (!cJSON_IsObject(tc))
+        return api_bad_type(err, "tool_choice", "one of a string or object", tc);
+
+    const cJSON *type = api_field(tc, "type");
+    const char *ts = "";
+    if (!type) return api_missing(err, "tool_choice.type");
+    if (api_get_string(type, "tool_choice.type", &ts, err) < 0) return -1;
+    if (strcmp(ts, "allowed_tools") == 0 || strcmp(ts, "custom") == 0)
+        return api_fail(err, 400, API_IRE, "unsupported_value", "tool_choice.type",
+                        "Unsupported value: 'tool_choice.type' does not support '%s' with this "
+                        "server. Supported values are: 'function'.",
+                        ts);
+    if (strcmp(ts, "function") != 0)
+        return api_fail(err, 400, API_IRE, "invalid_value", "tool_choice.type",
+                        "Invalid value: '%s'. Supported values are: 'function', "
+                        "'allowed_tools', and 'custom'.",
+                        ts);
+    const cJSON *fn = api_field(tc, "function");
+    if (!fn) return api_missing(err, "tool_choice.function");
+    if (api_get_object(fn, "tool_choice.function", err) < 0) return -1;
+    static const char *const tc_keys[] = {"type", "function", NULL};
+    if (api_check_keys(tc, "tool_choice", tc_keys, err) < 0) return -1;
+    const cJSON *name = api_field(fn, "name");
+    const char *s = "";
+    if (!name) return api_missing(err, "tool_choice.function.name");
+    if (api_get_string(name, "tool_choice.function.name", &s, err) < 0) return -1;
+    static const char *const fn_keys[] = {"name", NULL};
+    if (api_check_keys(fn, "tool_choice.function", fn_keys, err) < 0) return -1;
+
+    if (!req->tools) return api_tool_choice_without_tools(err);
+    if (!api_find_tool(req->tools, s))
+        return api_fail(err, 400, API_IRE, "invalid_value", "tool_choice",
+                        "Invalid value for 'tool_choice': function '%s' is not one of the "
+                        "functions in 'tools'.",
+                        s);
+    if (!(req->tool_choice_name = api_strdup(s))) return api_oom(err);
+    req->tool_choice = API_TOOL_NAMED;
+    return 0;
+}
+
+/* response_format: {"type":"text"} | {"type":"json_object"} | {"type":"json_schema",
+ * "json_schema":{"name","description","schema","strict"}}. A json_schema without a schema
+ * is kept as {} (any JSON value), so a grammar can always be built from req->json_schema. */
+static int api_parse_response_format(api_parse *p) {
+    api_request *req = p->req;
+    api_error *err = p->err;
+    const cJSON *rf = api_field(p->body, "response_format");
+    if (!rf) return 0;
+    if (!cJSON_IsObject(rf)) return api_bad_type(err, "response_format", "an object", rf);
+    const cJSON *t = api_field(rf, "type");
+    const char *ts = "";
+    if (!t) return api_missing(err, "response_format.type");
+    if (api_get_string(t, "response_format.type", &ts, err) < 0) return -1;
+    static const char *const plain_keys[] = {"type", NULL};
+    if (strcmp(ts, "text") == 0 || strcmp(ts, "json_object") == 0) {
+        if (api_check_keys(rf, "response_format", plain_keys, err) < 0) return -1;
+        req->response_format = ts[0] == 't' ? API_FORMAT_TEXT : API_FORMAT_JSON_OBJECT;
+        return 0;
+    }
+    if (strcmp(ts, "json_schema") != 0)
+        return api_fail(err, 400, API_IRE, "invalid_value", "response_format.type",
+                        "Invalid value: '%s'. Supported values are: 'text', 'json_object', and "
+                        "'json_schema'.",
+                        ts);
+
+    const cJSON *js = api_field(rf, "json_schema");
+    if (!js) return api_missing(err, "response_format.json_schema");
+    if (api_get_object(js, "response_format.json_schema", err) < 0) return -1;
+    static const char *const rf_keys[] = {"type", "json_schema", NULL};
+    if (api_check_keys(rf, "response_format", rf_keys, err) < 0) return -1;
+    const char *param = "response_format.json_schema.name";
+    const cJSON *name = api_field(js, "name");
+    const char *s = "";
+    if (!name) return api_missing(err, param);
+    if (api_get_string(name, param, &s, err) < 0 || api_check_name(s, param, err) < 0) return -1;
+    if (api_get_string(api_field(js, "description"), "response_format.json_schema.description", &s,
+                       err) < 0)
+        return -1;
+    const cJSON *schema = api_field(js, "schema");
+    if (api_get_object(schema, "response_format.json_schema.schema", err) < 0) return -1;
+    if (api_get_bool(api_field(js, "strict"), "response_format.json_schema.strict",
+                     &req->json_schema_strict, err) < 0)
+        return -1;
+    static const char *const js_keys[] = {"name", "description", "schema", "strict", NULL};
+    if (api_check_keys(js, "response_format.json_schema", js_keys, err) < 0) return -1;
+
+    if (!(req->json_schema_name = api_strdup(name->valuestring))) return api_oom(err);
+    req->json_schema = schema ? cJSON_Duplicate(schema, 1) : cJSON_CreateObject();
+    if (!req->json_schema) return api_oom(err);
+    req->response_format = API_FORMAT_JSON_SCHEMA;
+    return 0;
+}
+
+static int api_parse_reasoning_effort(api_parse *p) {
+    static const struct {
+        const char *name;
+        api_reasoning_effort effort;
+    } efforts[] = {{"none", API_EFFORT_NONE},
+                   {"minimal", API_EFFORT_MINIMAL},
+                   {"low", API_EFFORT_LOW},
+                   {"medium", API_EFFORT_MEDIUM},
+                   {"high", API_EFFORT_HIGH}};
+    const char *s = "";
+    int r = api_get_string(api_field(p->body, "reasoning_effort"), "reasoning_effort", &s, p->err);
+    if (r <= 0) return r;
+    for (size_t i = 0; i < sizeof efforts / sizeof efforts[0]; i++)
+        if (strcmp(s, efforts[i].name) == 0) {
+            p->req->reasoning_effort = efforts[i].effort;
+            return 0;
+        }
+    return api_fail(p->err, 400, API_IRE, "invalid_value", "reasoning_effort",
+                    "Invalid value: '%s'. Supported values are: 'none', 'minimal', 'low', "
+                    "'medium', and 'high'.",
+                    s);
+}
+
+/* Tools, structured output and reasoning: the chat fields that steer what is generated. */
+static int api_parse_steering(api_parse *p) {
+    if (api_parse_unsupported(p) < 0 || api_parse_tools(p) < 0 || api_parse_tool_choice(p) < 0)
+        return -1;
+    if (api_get_bool(api_field(p->body, "parallel_tool_calls"), "parallel_tool_calls",
+                     &p->req->parallel_tool_calls, p->err) < 0)
+        return -1;
+    if (api_parse_response_format(p) < 0) return -1;
+    return api_parse_reasoning_effort(p);
 }
 
 static int api_parse_chat(api_parse *p) {
@@ -942,7 +1228,7 @@ static int api_parse_chat(api_parse *p) {
     const cJSON *kw = api_field(b, "chat_template_kwargs");
     if (api_get_object(kw, "chat_template_kwargs", err) < 0) return -1;
     if (kw && !(req->chat_template_kwargs = cJSON_Duplicate(kw, 1))) return api_oom(err);
-    return api_parse_unsupported(p);
+    return api_parse_steering(p);
 }
 
 static int api_parse_completion(api_parse *p) {
@@ -990,6 +1276,8 @@ int api_parse_request(api_kind kind, const char *body, size_t len, int64_t vocab
     req->top_p = 1;
     req->repetition_penalty = 1;
     req->n = 1;
+    req->tool_choice = API_TOOL_NONE; /* api_parse_tools makes it AUTO when tools are given */
+    req->parallel_tool_calls = true;
 
     const char *end = NULL;
     cJSON *root = body && len ? cJSON_ParseWithLengthOpts(body, len, &end, 0) : NULL;
@@ -1060,6 +1348,10 @@ void api_request_free(api_request *req) {
     for (int i = 0; i < API_MAX_STOP; i++) free(req->stop[i]);
     free(req->logit_bias);
     free(req->user);
+    cJSON_Delete(req->tools);
+    free(req->tool_choice_name);
+    cJSON_Delete(req->json_schema);
+    free(req->json_schema_name);
     memset(req, 0, sizeof *req);
 }
 
@@ -1087,27 +1379,18 @@ static bool api_random_bytes(unsigned char *buf, size_t n) {
     return got == n;
 }
 
-void api_meta_init(api_meta *m, api_kind kind, const char *model) {
+/* Writes n random letters and digits to out (no NUL). salt only seeds the fallback used when
+ * the kernel gives no randomness: a clock-and-address hash, unique enough for ids. */
+static void api_random_alnum(char *out, size_t n, uintptr_t salt) {
     static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    enum { ID_CHARS = 29 }; /* as long as OpenAI's own ids */
-    if (!m) return;
-    memset(m, 0, sizeof *m);
-    m->kind = kind;
-    m->model = model;
-    m->created = (int64_t)time(NULL);
-    const char *prefix = kind == API_CHAT ? "chatcmpl-" : "cmpl-";
-    size_t len = strlen(prefix);
-    memcpy(m->id, prefix, len);
-
     unsigned char pool[64];
     size_t used = sizeof pool;
-    /* only if the kernel gives no randomness: a clock-and-address hash, unique enough for ids */
     struct timespec ts = {0};
     clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t x = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)m ^
+    uint64_t x = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)salt ^
                  ((uint64_t)getpid() << 32);
-    size_t want = len + ID_CHARS;
-    while (len < want) {
+    size_t len = 0;
+    while (len < n) {
         if (used == sizeof pool) {
             if (!api_random_bytes(pool, sizeof pool))
                 for (size_t i = 0; i < sizeof pool; i++) {
@@ -1121,15 +1404,37 @@ void api_meta_init(api_meta *m, api_kind kind, const char *model) {
         }
         unsigned char c = pool[used++];
         if (c >= 248) continue; /* 248 = 4 * 62: keeps every character equally likely */
-        m->id[len++] = alnum[c % 62];
+        out[len++] = alnum[c % 62];
     }
-    m->id[len] = 0;
+}
+
+void api_meta_init(api_meta *m, api_kind kind, const char *model) {
+    enum { ID_CHARS = 29 }; /* as long as OpenAI's own ids */
+    if (!m) return;
+    memset(m, 0, sizeof *m);
+    m->kind = kind;
+    m->model = model;
+    m->created = (int64_t)time(NULL);
+    const char *prefix = kind == API_CHAT ? "chatcmpl-" : "cmpl-";
+    size_t len = strlen(prefix);
+    memcpy(m->id, prefix, len);
+    api_random_alnum(m->id + len, ID_CHARS, (uintptr_t)m);
+    m->id[len + ID_CHARS] = 0;
+}
+
+void api_tool_call_id(char out[API_TOOL_ID_SIZE]) {
+    enum { ID_CHARS = 24 }; /* as long as OpenAI's call ids */
+    if (!out) return;
+    memcpy(out, "call_", 5);
+    api_random_alnum(out + 5, ID_CHARS, (uintptr_t)out);
+    out[5 + ID_CHARS] = 0;
 }
 
 static cJSON *api_usage_obj(const api_usage *u) {
     int64_t pt = u->prompt_tokens > 0 ? u->prompt_tokens : 0;
     int64_t ct = u->completion_tokens > 0 ? u->completion_tokens : 0;
     int64_t cached = u->cached_tokens > 0 ? u->cached_tokens : 0;
+    int64_t reasoning = u->reasoning_tokens > 0 ? u->reasoning_tokens : 0;
     cJSON *o = cJSON_CreateObject();
     bool ok = api_add(o, "prompt_tokens", api_int(pt));
     ok = ok && api_add(o, "completion_tokens", api_int(ct));
@@ -1139,7 +1444,7 @@ static cJSON *api_usage_obj(const api_usage *u) {
          api_add(pd, "cached_tokens", api_int(cached));
     cJSON *cd = ok ? cJSON_CreateObject() : NULL;
     ok = ok && api_add(o, "completion_tokens_details", cd) &&
-         api_add(cd, "reasoning_tokens", api_int(0));
+         api_add(cd, "reasoning_tokens", api_int(reasoning));
     if (!ok) {
         cJSON_Delete(o);
         return NULL;
@@ -1258,8 +1563,48 @@ static cJSON *api_completion_logprobs(const api_token_logprob *lp, size_t n) {
     return o;
 }
 
-char *api_response_body(const api_meta *m, const api_choice *choices, size_t n_choices,
-                        const api_usage *usage) {
+/* The tool_calls array of a finished chat message. */
+static cJSON *api_tool_calls(const api_tool_call *calls, size_t n) {
+    cJSON *arr = cJSON_CreateArray();
+    bool ok = arr != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        const api_tool_call *c = &calls[i];
+        cJSON *o = cJSON_CreateObject(), *fn = NULL;
+        ok = api_push(arr, o) && api_add(o, "id", api_cstr(c->id)) &&
+             api_add(o, "type", api_cstr("function")) &&
+             api_add(o, "function", fn = cJSON_CreateObject()) &&
+             api_add(fn, "name", api_cstr(c->name)) &&
+             api_add(fn, "arguments", api_str(c->arguments, c->arguments ? c->arguments_len : 0));
+    }
+    if (!ok) {
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+/* The message of a finished chat choice. */
+static cJSON *api_chat_message(const api_choice *c, const api_choice_extra *x) {
+    size_t tl = c->text ? c->text_len : 0;
+    size_t n_calls = x && x->tool_calls ? x->n_tool_calls : 0;
+    size_t rl = x && x->reasoning ? x->reasoning_len : 0;
+    cJSON *msg = cJSON_CreateObject();
+    bool ok = api_add(msg, "role", api_cstr("assistant"));
+    /* a reply that is only tool calls has no content, as OpenAI writes it */
+    ok = ok && api_add(msg, "content", n_calls && !tl ? cJSON_CreateNull() : api_str(c->text, tl));
+    if (rl) ok = ok && api_add(msg, "reasoning_content", api_str(x->reasoning, rl));
+    if (n_calls) ok = ok && api_add(msg, "tool_calls", api_tool_calls(x->tool_calls, n_calls));
+    ok = ok && api_add(msg, "refusal", cJSON_CreateNull());
+    if (!ok) {
+        cJSON_Delete(msg);
+        return NULL;
+    }
+    return msg;
+}
+
+char *api_response_body_ex(const api_meta *m, const api_choice *choices,
+                           const api_choice_extra *extras, size_t n_choices,
+                           const api_usage *usage) {
     if (!m || (n_choices && !choices)) return NULL;
     bool chat = m->kind == API_CHAT;
     cJSON *root = api_envelope(m, chat ? "chat.completion" : "text_completion");
@@ -1270,14 +1615,10 @@ char *api_response_body(const api_meta *m, const api_choice *choices, size_t n_c
         size_t tl = c->text ? c->text_len : 0;
         cJSON *ch = cJSON_CreateObject();
         ok = api_push(arr, ch) && api_add(ch, "index", api_int((int64_t)i));
-        if (chat) {
-            cJSON *msg = ok ? cJSON_CreateObject() : NULL;
-            ok = ok && api_add(ch, "message", msg) && api_add(msg, "role", api_cstr("assistant")) &&
-                 api_add(msg, "content", api_str(c->text, tl)) &&
-                 api_add(msg, "refusal", cJSON_CreateNull());
-        } else {
+        if (chat)
+            ok = ok && api_add(ch, "message", api_chat_message(c, extras ? &extras[i] : NULL));
+        else
             ok = ok && api_add(ch, "text", api_str(c->text, tl));
-        }
         cJSON *lp = !ok            ? NULL
                     : !c->logprobs ? cJSON_CreateNull()
                     : chat         ? api_chat_logprobs(c->logprobs, c->n_logprobs)
@@ -1290,12 +1631,48 @@ char *api_response_body(const api_meta *m, const api_choice *choices, size_t n_c
     return api_finish(root, ok);
 }
 
-char *api_chunk_body(const api_meta *m, int index, const char *role, const char *text,
-                     size_t text_len, const char *finish_reason, const api_token_logprob *logprobs,
-                     size_t n_logprobs) {
-    if (!m) return NULL;
+char *api_response_body(const api_meta *m, const api_choice *choices, size_t n_choices,
+                        const api_usage *usage) {
+    return api_response_body_ex(m, choices, NULL, n_choices, usage);
+}
+
+/* The delta of a chat chunk. */
+static cJSON *api_delta_obj(const api_delta *d) {
+    size_t tl = d->text ? d->text_len : 0;
+    cJSON *delta = cJSON_CreateObject();
+    bool ok = delta != NULL;
+    if (d->role) ok = ok && api_add(delta, "role", api_cstr(d->role));
+    /* the first chunk carries the role and an empty content, as OpenAI's does (null when it
+     * starts with something else); the last one, with the finish_reason, may carry nothing */
+    if (d->kind == API_DELTA_CONTENT)
+        ok = ok && api_add(delta, "content", api_str(d->text, tl));
+    else if (d->role)
+        ok = ok && api_add(delta, "content",
+                           d->kind == API_DELTA_NONE ? api_str("", 0) : cJSON_CreateNull());
+    if (d->kind == API_DELTA_REASONING)
+        ok = ok && api_add(delta, "reasoning_content", api_str(d->text, tl));
+    if (d->kind == API_DELTA_TOOL_START || d->kind == API_DELTA_TOOL_ARGS) {
+        cJSON *calls = cJSON_CreateArray(), *call = NULL, *fn = NULL;
+        ok = ok && api_add(delta, "tool_calls", calls) &&
+             api_push(calls, call = cJSON_CreateObject()) &&
+             api_add(call, "index", api_int(d->tool_index < 0 ? 0 : d->tool_index));
+        if (d->kind == API_DELTA_TOOL_START)
+            ok = ok && api_add(call, "id", api_cstr(d->tool_id)) &&
+                 api_add(call, "type", api_cstr("function"));
+        ok = ok && api_add(call, "function", fn = cJSON_CreateObject());
+        if (d->kind == API_DELTA_TOOL_START) ok = ok && api_add(fn, "name", api_cstr(d->tool_name));
+        ok = ok && api_add(fn, "arguments", api_str(d->text, tl));
+    }
+    if (!ok) {
+        cJSON_Delete(delta);
+        return NULL;
+    }
+    return delta;
+}
+
+char *api_chunk_body_delta(const api_meta *m, int index, const api_delta *d) {
+    if (!m || !d) return NULL;
     bool chat = m->kind == API_CHAT;
-    size_t tl = text ? text_len : 0;
     cJSON *root = api_envelope(m, chat ? "chat.completion.chunk" : "text_completion");
     cJSON *arr = cJSON_CreateArray();
     bool ok = api_add(root, "choices", arr);
@@ -1303,23 +1680,32 @@ char *api_chunk_body(const api_meta *m, int index, const char *role, const char 
     ok = ok && api_push(arr, ch);
     ok = ok && api_add(ch, "index", api_int(index < 0 ? 0 : index));
     if (chat) {
-        /* the first chunk carries the role and an empty content, as OpenAI's does; the last
-         * one, with the finish_reason, may carry nothing: "delta": {} */
-        cJSON *delta = ok ? cJSON_CreateObject() : NULL;
-        ok = ok && api_add(ch, "delta", delta);
-        if (role) ok = ok && api_add(delta, "role", api_cstr(role));
-        if (text || role) ok = ok && api_add(delta, "content", api_str(text, tl));
+        ok = ok && api_add(ch, "delta", api_delta_obj(d));
     } else {
-        ok = ok && api_add(ch, "text", api_str(text, tl));
+        bool text = d->kind == API_DELTA_CONTENT && d->text;
+        ok = ok && api_add(ch, "text", api_str(text ? d->text : "", text ? d->text_len : 0));
     }
-    cJSON *lp = !ok         ? NULL
-                : !logprobs ? cJSON_CreateNull()
-                : chat      ? api_chat_logprobs(logprobs, n_logprobs)
-                            : api_completion_logprobs(logprobs, n_logprobs);
+    cJSON *lp = !ok            ? NULL
+                : !d->logprobs ? cJSON_CreateNull()
+                : chat         ? api_chat_logprobs(d->logprobs, d->n_logprobs)
+                               : api_completion_logprobs(d->logprobs, d->n_logprobs);
     ok = ok && api_add(ch, "logprobs", lp);
-    ok = ok &&
-         api_add(ch, "finish_reason", finish_reason ? api_cstr(finish_reason) : cJSON_CreateNull());
+    ok = ok && api_add(ch, "finish_reason",
+                       d->finish_reason ? api_cstr(d->finish_reason) : cJSON_CreateNull());
     return api_finish(root, ok);
+}
+
+char *api_chunk_body(const api_meta *m, int index, const char *role, const char *text,
+                     size_t text_len, const char *finish_reason, const api_token_logprob *logprobs,
+                     size_t n_logprobs) {
+    api_delta d = {.kind = text ? API_DELTA_CONTENT : API_DELTA_NONE,
+                   .role = role,
+                   .text = text,
+                   .text_len = text_len,
+                   .finish_reason = finish_reason,
+                   .logprobs = logprobs,
+                   .n_logprobs = n_logprobs};
+    return api_chunk_body_delta(m, index, &d);
 }
 
 char *api_usage_chunk_body(const api_meta *m, const api_usage *usage) {

@@ -7,12 +7,17 @@
 #include <string.h>
 
 #include "chatd/template.h"
+#include "chatparse.h"
 #include "server.h"
 
 typedef struct prompt_ctx {
     char *bos_text; /* the BOS / EOS token texts, or NULL */
     char *eos_text;
-    bool has_developer; /* the template knows the developer role */
+    bool has_developer;   /* the template knows the developer role */
+    cp_format fmt;        /* the template's tool-call syntax */
+    bool renders_tools;   /* the template writes the tools itself */
+    bool thinks;          /* the template knows <think> blocks (a reasoning model) */
+    bool enable_thinking; /* the template reads enable_thinking */
 } prompt_ctx;
 
 static char *prompt_token_text(const tok_vocab *v, int32_t id) {
@@ -69,6 +74,10 @@ int prompt_init(server *srv, char *err, size_t errlen) {
     chatd_error cerr = {{0}};
     srv->tpl = tpl_parse(src, len, &cerr);
     p->has_developer = strstr(src, "developer") != NULL;
+    p->fmt = cp_detect_format(src);
+    p->renders_tools = cp_template_renders_tools(src);
+    p->thinks = strstr(src, "</think>") != NULL;
+    p->enable_thinking = strstr(src, "enable_thinking") != NULL;
     free(src);
     if (!srv->tpl) return snprintf(err, errlen, "chat template of %s: %s", origin, cerr.msg), -1;
     p->bos_text = prompt_token_text(srv->e->tok, tok_bos(srv->e->tok));
@@ -119,19 +128,20 @@ static tpl_value *prompt_from_json(const cJSON *j) {
     return tpl_value_null();
 }
 
-/* tool_calls as HF users pass them: arguments parsed from the OpenAI JSON string. */
-static tpl_value *prompt_tool_calls(const cJSON *calls) {
+/* tool_calls as HF users pass them: arguments parsed from the OpenAI JSON string, except
+ * for templates that splice the string in as it is (DeepSeek R1's). */
+static tpl_value *prompt_tool_calls(const cJSON *calls, bool parse_args) {
     cJSON *copy = cJSON_Duplicate(calls, 1);
     if (!copy) return NULL;
     cJSON *c;
-    cJSON_ArrayForEach(c, copy) {
-        cJSON *fn = cJSON_GetObjectItem(c, "function");
-        cJSON *args = fn ? cJSON_GetObjectItem(fn, "arguments") : NULL;
-        if (cJSON_IsString(args)) {
-            cJSON *parsed = cJSON_Parse(args->valuestring);
-            if (parsed) cJSON_ReplaceItemInObject(fn, "arguments", parsed);
+    if (parse_args) cJSON_ArrayForEach(c, copy) {
+            cJSON *fn = cJSON_GetObjectItem(c, "function");
+            cJSON *args = fn ? cJSON_GetObjectItem(fn, "arguments") : NULL;
+            if (cJSON_IsString(args)) {
+                cJSON *parsed = cJSON_Parse(args->valuestring);
+                if (parsed) cJSON_ReplaceItemInObject(fn, "arguments", parsed);
+            }
         }
-    }
     tpl_value *v = prompt_from_json(copy);
     cJSON_Delete(copy);
     return v;
@@ -151,6 +161,25 @@ static tpl_value *prompt_context(server *srv, const api_request *req, bool add_g
         return NULL;
     }
     int rc = 0;
+    /* a template that does not write the tools gets them described in the system prompt */
+    char *tools_text = NULL;
+    if (req->tools && !p->renders_tools) {
+        chatd_error cerr = {{0}};
+        tools_text =
+            cp_tools_prompt(p->fmt == CP_FMT_NONE ? CP_FMT_GENERIC : p->fmt, req->tools, &cerr);
+        if (!tools_text) rc = -1;
+    }
+    bool first_system = req->n_messages > 0 && (!strcmp(req->messages[0].role, "system") ||
+                                                !strcmp(req->messages[0].role, "developer"));
+    if (tools_text && !first_system) {
+        tpl_value *d = tpl_value_dict();
+        rc |= d ? 0 : -1;
+        if (d) {
+            rc |= prompt_set_str(d, "role", "system", TPL_ORIGIN_REQUEST);
+            rc |= prompt_set_str(d, "content", tools_text, TPL_ORIGIN_REQUEST);
+            rc |= tpl_list_append(msgs, d);
+        }
+    }
     for (size_t i = 0; i < req->n_messages && rc == 0; i++) {
         const api_message *m = &req->messages[i];
         tpl_value *d = tpl_value_dict();
@@ -161,18 +190,35 @@ static tpl_value *prompt_context(server *srv, const api_request *req, bool add_g
         const char *role = m->role;
         if (!strcmp(role, "developer") && !p->has_developer) role = "system";
         rc |= prompt_set_str(d, "role", role, TPL_ORIGIN_REQUEST);
-        rc |= tpl_dict_set(
-            d, "content",
-            m->content ? tpl_value_string(m->content, strlen(m->content), TPL_ORIGIN_REQUEST)
-                       : tpl_value_null());
+        if (i == 0 && first_system && tools_text) {
+            size_t a = m->content ? strlen(m->content) : 0, b = strlen(tools_text);
+            char *both = malloc(a + b + 3);
+            rc |= both ? 0 : -1;
+            if (both) {
+                snprintf(both, a + b + 3, "%s%s%s", a ? m->content : "", a ? "\n\n" : "",
+                         tools_text);
+                rc |= prompt_set_str(d, "content", both, TPL_ORIGIN_REQUEST);
+                free(both);
+            }
+        } else {
+            rc |= tpl_dict_set(
+                d, "content",
+                m->content ? tpl_value_string(m->content, strlen(m->content), TPL_ORIGIN_REQUEST)
+                           : tpl_value_null());
+        }
         if (m->name) rc |= prompt_set_str(d, "name", m->name, TPL_ORIGIN_REQUEST);
         if (m->tool_call_id)
             rc |= prompt_set_str(d, "tool_call_id", m->tool_call_id, TPL_ORIGIN_REQUEST);
-        if (m->tool_calls) rc |= tpl_dict_set(d, "tool_calls", prompt_tool_calls(m->tool_calls));
+        if (m->tool_calls)
+            rc |= tpl_dict_set(d, "tool_calls",
+                               prompt_tool_calls(m->tool_calls, p->fmt != CP_FMT_R1));
         rc |= tpl_list_append(msgs, d);
     }
     rc |= tpl_dict_set(ctx, "messages", msgs);
-    rc |= tpl_dict_set(ctx, "tools", tpl_value_null());
+    free(tools_text);
+    rc |= tpl_dict_set(ctx, "tools", req->tools ? prompt_from_json(req->tools) : tpl_value_null());
+    if (req->reasoning_effort == API_EFFORT_NONE && p->enable_thinking)
+        rc |= tpl_dict_set(ctx, "enable_thinking", tpl_value_bool(false));
     rc |= tpl_dict_set(ctx, "documents", tpl_value_null());
     rc |= tpl_dict_set(ctx, "add_generation_prompt", tpl_value_bool(add_generation_prompt));
     /* special-token texts come from the model, not the request */
@@ -190,6 +236,15 @@ static tpl_value *prompt_context(server *srv, const api_request *req, bool add_g
     return ctx;
 }
 
+#define PROMPT_NO_THINK "<think>\n\n</think>\n\n"
+
+/* Does the request turn thinking off where the template itself cannot? */
+static bool prompt_closes_thinking(const server *srv, const api_request *req) {
+    const prompt_ctx *p = srv->prompt;
+    return req->reasoning_effort == API_EFFORT_NONE && p->thinks && !p->enable_thinking &&
+           req->add_generation_prompt;
+}
+
 int prompt_chat(server *srv, const api_request *req, tok_ids *ids, char **text_out,
                 api_error *err) {
     tpl_value *ctx = prompt_context(srv, req, req->add_generation_prompt);
@@ -203,6 +258,12 @@ int prompt_chat(server *srv, const api_request *req, tok_ids *ids, char **text_o
         return api_fail(err, 400, "invalid_request_error", "invalid_chat_template", "messages",
                         "The chat template could not render these messages: %s", cerr.msg);
     rc = tpl_tokenize(srv->e->tok, &out, true, ids, &cerr);
+    if (rc == 0 && prompt_closes_thinking(srv, req)) {
+        /* a reasoning model whose template cannot turn thinking off: an empty thinking
+         * block in the prompt does, as Qwen3's template writes it */
+        rc = tok_encode(srv->e->tok, PROMPT_NO_THINK, strlen(PROMPT_NO_THINK), false, true, ids,
+                        &cerr);
+    }
     if (rc == 0 && text_out) {
         size_t n = 0;
         const char *t = tpl_output_text(&out, &n);
@@ -212,14 +273,24 @@ int prompt_chat(server *srv, const api_request *req, tok_ids *ids, char **text_o
             t += strlen(bos);
             n -= strlen(bos);
         }
-        *text_out = malloc(n + 1);
+        const char *extra = prompt_closes_thinking(srv, req) ? PROMPT_NO_THINK : "";
+        size_t ne = strlen(extra);
+        *text_out = malloc(n + ne + 1);
         if (*text_out) {
             memcpy(*text_out, t, n);
-            (*text_out)[n] = 0;
+            memcpy(*text_out + n, extra, ne + 1);
         }
     }
     tpl_output_free(&out);
     if (rc != 0)
         return api_fail(err, 400, "invalid_request_error", NULL, "messages", "%s", cerr.msg);
     return 0;
+}
+
+int prompt_tool_format(const server *srv) {
+    return srv->prompt->fmt;
+}
+
+bool prompt_thinks(const server *srv) {
+    return srv->prompt->thinks;
 }

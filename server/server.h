@@ -56,5 +56,9 @@ int prompt_init(server *srv, char *err, size_t errlen);
 
 /* Frees what prompt_init prepared. */
 void prompt_free(server *srv);
+/* The tool-call syntax of the chat template (a cp_format of chatparse.h). */
+int prompt_tool_format(const server *srv);
+/* True when the chat template is a reasoning model's (it knows <think> blocks). */
+bool prompt_thinks(const server *srv);
 
 #endif

@@ -5,3 +5,7 @@ target_include_directories(chatd_schema_check PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}
 target_link_libraries(chatd_schema_check PUBLIC PkgConfig::CJSON m)
 chatd_test(test_openai test_openai.c LIBS chatd_schema_check)
 chatd_test(test_config test_config.c)
+# JSON Schema to constraint grammar (server/schema.c), run against engine/constrain.c.
+chatd_test(test_schema test_schema.c LIBS chatd_schema_check chatd_gguf_builder)
+# Generated text into reasoning, content and tool calls (server/chatparse.c).
+chatd_test(test_chatparse test_chatparse.c)

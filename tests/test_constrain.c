@@ -105,6 +105,8 @@ static void test_accepts(void) {
     expect(t, "{\"a\":\"\x01\"}", -1);
     expect(t, "{\"a\":\"\xc3\"}", -1);
     expect(t, "{\"a\":tru}", -1);
+    expect(t, "{\"a\":\"\\ud83d\\ude00\"}", -1); /* no surrogates, paired or not */
+    expect(t, "{\"a\":\"\\u00e9\\n\"}", 1);
     expect(t, "{}x", -1);
     cons_grammar_free(t.g);
 

@@ -401,20 +401,14 @@ static void test_reject_unknown_and_unsupported(void) {
       "chat_template_kwargs", NULL);
 
     static const char *const fields[][2] = {
-        {"tools", "'tools':[{'type':'function','function':{'name':'f'}}]"},
-        {"tools", "'tools':[]"},
-        {"tool_choice", "'tool_choice':'auto'"},
-        {"tool_choice", "'tool_choice':{'type':'function','function':{'name':'f'}}"},
-        {"parallel_tool_calls", "'parallel_tool_calls':false"},
         {"functions", "'functions':[{'name':'f'}]"},
         {"function_call", "'function_call':'auto'"},
-        {"response_format", "'response_format':{'type':'json_object'}"},
-        {"response_format", "'response_format':{'type':'json_schema','json_schema':{}}"},
+        {"functions", "'functions':[{'name':'f'}],'tools':[{'type':'function','function':"
+                      "{'name':'f'}}]"},
         {"audio", "'audio':{'voice':'alloy','format':'wav'}"},
         {"modalities", "'modalities':['text','audio']"},
         {"prediction", "'prediction':{'type':'content','content':'x'}"},
         {"web_search_options", "'web_search_options':{}"},
-        {"reasoning_effort", "'reasoning_effort':'low'"},
         {"verbosity", "'verbosity':'low'"},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
@@ -428,6 +422,180 @@ static void test_reject_unknown_and_unsupported(void) {
       "response_format.type", NULL);
     C("response-format-not-object", "'response_format':'text'", "invalid_type", "response_format",
       NULL);
+}
+
+/* tools, tool_choice, parallel_tool_calls, response_format, reasoning_effort */
+#define TOOL_F "{'type':'function','function':{'name':'f'}}"
+#define TOOLS  "'tools':[" TOOL_F "]"
+
+static void test_reject_steering(void) {
+    C("tools-type", "'tools':{}", "invalid_type", "tools",
+      "Invalid type for 'tools': expected an array, but got an object instead.");
+    C("tools-empty", "'tools':[]", "empty_array", "tools",
+      "Invalid 'tools': empty array. Expected an array with minimum length 1, but got an empty "
+      "array instead.");
+    C("tool-not-object", "'tools':[" TOOL_F ",'f']", "invalid_type", "tools[1]", "got a string");
+    C("tool-type-missing", "'tools':[{'function':{'name':'f'}}]", "missing_required_parameter",
+      "tools[0].type", "Missing required parameter: 'tools[0].type'.");
+    C("tool-type-type", "'tools':[{'type':1,'function':{'name':'f'}}]", "invalid_type",
+      "tools[0].type", NULL);
+    C("tool-type-bogus", "'tools':[{'type':'fn','function':{'name':'f'}}]", "invalid_value",
+      "tools[0].type", "Invalid value: 'fn'. Supported values are: 'function' and 'custom'.");
+    C("tool-type-custom", "'tools':[{'type':'custom','custom':{'name':'f'}}]", "unsupported_value",
+      "tools[0].type", NULL);
+    C("tool-function-missing", "'tools':[{'type':'function','name':'f','parameters':{}}]",
+      "missing_required_parameter", "tools[0].function", NULL);
+    C("tool-function-type", "'tools':[{'type':'function','function':'f'}]", "invalid_type",
+      "tools[0].function", NULL);
+    C("tool-unknown-member", "'tools':[{'type':'function','function':{'name':'f'},'x':1}]",
+      "unknown_parameter", "tools[0].x", "Unknown parameter: 'tools[0].x'.");
+    C("tool-name-missing", "'tools':[" TOOL_F ",{'type':'function','function':{}}]",
+      "missing_required_parameter", "tools[1].function.name",
+      "Missing required parameter: 'tools[1].function.name'.");
+    C("tool-name-null", "'tools':[{'type':'function','function':{'name':null}}]",
+      "missing_required_parameter", "tools[0].function.name", NULL);
+    C("tool-name-type", "'tools':[{'type':'function','function':{'name':1}}]", "invalid_type",
+      "tools[0].function.name",
+      "Invalid type for 'tools[0].function.name': expected a string, but got an integer "
+      "instead.");
+    C("tool-name-pattern", "'tools':[{'type':'function','function':{'name':'get weather'}}]",
+      "invalid_value", "tools[0].function.name",
+      "Invalid 'tools[0].function.name': string does not match pattern. Expected a string that "
+      "matches the pattern '^[a-zA-Z0-9_-]+$'.");
+    C("tool-name-dot", "'tools':[{'type':'function','function':{'name':'a.b'}}]", "invalid_value",
+      "tools[0].function.name", NULL);
+    C("tool-name-unicode", "'tools':[{'type':'function','function':{'name':'caf\\u00e9'}}]",
+      "invalid_value", "tools[0].function.name", NULL);
+    C("tool-name-empty", "'tools':[{'type':'function','function':{'name':''}}]", "empty_string",
+      "tools[0].function.name", NULL);
+    C("tool-name-65",
+      "'tools':[{'type':'function','function':{'name':"
+      "'a234567890123456789012345678901234567890123456789012345678901234x'}}]",
+      "string_above_max_length", "tools[0].function.name",
+      "Expected a string with maximum length 64, but got a string with length 65 instead.");
+    C("tool-description-type",
+      "'tools':[{'type':'function','function':{'name':'f','description':"
+      "[]}}]",
+      "invalid_type", "tools[0].function.description", NULL);
+    C("tool-parameters-type",
+      "'tools':[{'type':'function','function':{'name':'f','parameters':"
+      "'{}'}}]",
+      "invalid_type", "tools[0].function.parameters",
+      "expected an object, but got a string instead");
+    C("tool-strict-type", "'tools':[{'type':'function','function':{'name':'f','strict':'yes'}}]",
+      "invalid_type", "tools[0].function.strict", NULL);
+    C("tool-function-unknown", "'tools':[{'type':'function','function':{'name':'f','args':{}}}]",
+      "unknown_parameter", "tools[0].function.args", NULL);
+
+    tu_case("reject/chat/tools-129");
+    {
+        /* 129 tools: one over OpenAI's limit */
+        static char body[8192];
+        size_t n = (size_t)snprintf(body, sizeof body, "{'model':'m'," CHAT_MSGS ",'tools':[");
+        for (int i = 0; i < 129; i++)
+            n += (size_t)snprintf(body + n, sizeof body - n,
+                                  "%s{'type':'function','function':{'name':'f%d'}}", i ? "," : "",
+                                  i);
+        snprintf(body + n, sizeof body - n, "]}");
+        expect_err("tools-129", API_CHAT, body, 400, "array_above_max_length", "tools",
+                   "Invalid 'tools': array too long. Expected an array with maximum length 128, "
+                   "but got an array with length 129 instead.");
+    }
+
+    const char *no_tools = "Invalid value for 'tool_choice': 'tool_choice' is only allowed when "
+                           "'tools' are specified.";
+    C("tool-choice-auto-no-tools", "'tool_choice':'auto'", NULL, "tool_choice", no_tools);
+    C("tool-choice-required-no-tools", "'tool_choice':'required'", NULL, "tool_choice", no_tools);
+    C("tool-choice-named-no-tools", "'tool_choice':{'type':'function','function':{'name':'f'}}",
+      NULL, "tool_choice", no_tools);
+    C("tool-choice-auto-null-tools", "'tools':null,'tool_choice':'auto'", NULL, "tool_choice",
+      no_tools);
+    C("tool-choice-bogus", TOOLS ",'tool_choice':'any'", "invalid_value", "tool_choice",
+      "Invalid value: 'any'. Supported values are: 'none', 'auto', and 'required'.");
+    C("tool-choice-type", TOOLS ",'tool_choice':true", "invalid_type", "tool_choice",
+      "expected one of a string or object, but got a boolean instead");
+    C("tool-choice-array", TOOLS ",'tool_choice':['f']", "invalid_type", "tool_choice", NULL);
+    C("tool-choice-type-missing", TOOLS ",'tool_choice':{'function':{'name':'f'}}",
+      "missing_required_parameter", "tool_choice.type", NULL);
+    C("tool-choice-type-bogus", TOOLS ",'tool_choice':{'type':'tool','function':{'name':'f'}}",
+      "invalid_value", "tool_choice.type", NULL);
+    C("tool-choice-allowed-tools",
+      TOOLS ",'tool_choice':{'type':'allowed_tools','allowed_tools':"
+            "{'mode':'auto','tools':[]}}",
+      "unsupported_value", "tool_choice.type", NULL);
+    C("tool-choice-function-missing", TOOLS ",'tool_choice':{'type':'function','name':'f'}",
+      "missing_required_parameter", "tool_choice.function", NULL);
+    C("tool-choice-function-type", TOOLS ",'tool_choice':{'type':'function','function':'f'}",
+      "invalid_type", "tool_choice.function", NULL);
+    C("tool-choice-name-missing", TOOLS ",'tool_choice':{'type':'function','function':{}}",
+      "missing_required_parameter", "tool_choice.function.name", NULL);
+    C("tool-choice-name-type", TOOLS ",'tool_choice':{'type':'function','function':{'name':5}}",
+      "invalid_type", "tool_choice.function.name", NULL);
+    C("tool-choice-unknown-member",
+      TOOLS ",'tool_choice':{'type':'function','function':{'name':'f'},'x':1}", "unknown_parameter",
+      "tool_choice.x", NULL);
+    C("tool-choice-function-unknown-member",
+      TOOLS ",'tool_choice':{'type':'function','function':{'name':'f','arguments':'{}'}}",
+      "unknown_parameter", "tool_choice.function.arguments", NULL);
+    C("tool-choice-name-not-a-tool",
+      TOOLS ",'tool_choice':{'type':'function','function':{'name':"
+            "'g'}}",
+      "invalid_value", "tool_choice", "Invalid value for 'tool_choice': function 'g'");
+    C("parallel-tool-calls-type", TOOLS ",'parallel_tool_calls':'yes'", "invalid_type",
+      "parallel_tool_calls", "expected a boolean, but got a string instead");
+
+    C("response-format-type-type", "'response_format':{'type':1}", "invalid_type",
+      "response_format.type", NULL);
+    C("response-format-type-bogus", "'response_format':{'type':'xml'}", "invalid_value",
+      "response_format.type",
+      "Invalid value: 'xml'. Supported values are: 'text', 'json_object', and 'json_schema'.");
+    C("response-format-json-object-schema", "'response_format':{'type':'json_object','schema':{}}",
+      "unknown_parameter", "response_format.schema",
+      "Unknown parameter: 'response_format.schema'.");
+    C("response-format-text-extra", "'response_format':{'type':'text','json_schema':{}}",
+      "unknown_parameter", "response_format.json_schema", NULL);
+    C("json-schema-missing", "'response_format':{'type':'json_schema'}",
+      "missing_required_parameter", "response_format.json_schema",
+      "Missing required parameter: 'response_format.json_schema'.");
+    C("json-schema-type", "'response_format':{'type':'json_schema','json_schema':[]}",
+      "invalid_type", "response_format.json_schema", NULL);
+    C("json-schema-name-missing", "'response_format':{'type':'json_schema','json_schema':{}}",
+      "missing_required_parameter", "response_format.json_schema.name",
+      "Missing required parameter: 'response_format.json_schema.name'.");
+    C("json-schema-name-type", "'response_format':{'type':'json_schema','json_schema':{'name':1}}",
+      "invalid_type", "response_format.json_schema.name", NULL);
+    C("json-schema-name-pattern",
+      "'response_format':{'type':'json_schema','json_schema':{'name':'my schema'}}",
+      "invalid_value", "response_format.json_schema.name", "does not match pattern");
+    C("json-schema-schema-type",
+      "'response_format':{'type':'json_schema','json_schema':{'name':'s','schema':'{}'}}",
+      "invalid_type", "response_format.json_schema.schema", NULL);
+    C("json-schema-schema-bool",
+      "'response_format':{'type':'json_schema','json_schema':{'name':'s','schema':true}}",
+      "invalid_type", "response_format.json_schema.schema", NULL);
+    C("json-schema-strict-type",
+      "'response_format':{'type':'json_schema','json_schema':{'name':'s','strict':1}}",
+      "invalid_type", "response_format.json_schema.strict", NULL);
+    C("json-schema-description-type",
+      "'response_format':{'type':'json_schema','json_schema':{'name':'s','description':{}}}",
+      "invalid_type", "response_format.json_schema.description", NULL);
+    C("json-schema-unknown-member",
+      "'response_format':{'type':'json_schema','json_schema':{'name':'s','type':'object'}}",
+      "unknown_parameter", "response_format.json_schema.type", NULL);
+    C("json-schema-flat-schema",
+      "'response_format':{'type':'json_schema','json_schema':{'name':'s'},'schema':{}}",
+      "unknown_parameter", "response_format.schema", NULL);
+
+    C("reasoning-effort-bogus", "'reasoning_effort':'max'", "invalid_value", "reasoning_effort",
+      "Invalid value: 'max'. Supported values are: 'none', 'minimal', 'low', 'medium', and "
+      "'high'.");
+    C("reasoning-effort-case", "'reasoning_effort':'High'", "invalid_value", "reasoning_effort",
+      NULL);
+    C("reasoning-effort-type", "'reasoning_effort':1", "invalid_type", "reasoning_effort", NULL);
+    P("tools-in-completion", TOOLS, NULL, "tools", "Unrecognized request argument supplied: tools");
+    P("response-format-in-completion", "'response_format':{'type':'text'}", NULL, "response_format",
+      NULL);
+    P("reasoning-effort-in-completion", "'reasoning_effort':'low'", NULL, "reasoning_effort", NULL);
 }
 
 static void test_reject_completion(void) {
@@ -651,6 +819,168 @@ static void test_accept_chat(void) {
     api_request_free(&r);
 }
 
+static void test_accept_steering(void) {
+    api_request r;
+    if (parse_ok("defaults", API_CHAT, "{'model':'m'," CHAT_MSGS "}", &r)) {
+        TU_CHECK(r.tools == NULL && r.tool_choice == API_TOOL_NONE && r.tool_choice_name == NULL &&
+                     r.parallel_tool_calls,
+                 "tool defaults");
+        TU_CHECK(r.response_format == API_FORMAT_TEXT && r.json_schema == NULL &&
+                     r.json_schema_name == NULL && !r.json_schema_strict,
+                 "format defaults");
+        TU_CHECK(r.reasoning_effort == API_EFFORT_UNSET, "effort default");
+        api_request_free(&r);
+    }
+    if (parse_ok("completion-defaults", API_COMPLETION, "{'model':'m','prompt':'x'}", &r)) {
+        TU_CHECK(r.tools == NULL && r.tool_choice == API_TOOL_NONE && r.parallel_tool_calls &&
+                     r.response_format == API_FORMAT_TEXT,
+                 "completion defaults");
+        api_request_free(&r);
+    }
+
+    if (parse_ok("tools", API_CHAT,
+                 "{'model':'m'," CHAT_MSGS ",'tools':[{'type':'function','function':{'name':"
+                 "'get_weather','description':'Weather now','parameters':{'type':'object',"
+                 "'properties':{'city':{'type':'string'}},'required':['city'],"
+                 "'additionalProperties':false},'strict':true}},{'type':'function','function':{"
+                 "'name':'A-b_9','description':null,'parameters':null,'strict':null}}]}",
+                 &r)) {
+        TU_CHECK(cJSON_GetArraySize(r.tools) == 2, "two tools kept");
+        TU_CHECK(r.tool_choice == API_TOOL_AUTO && r.tool_choice_name == NULL, "auto by default");
+        TU_CHECK(r.parallel_tool_calls, "parallel by default");
+        const cJSON *f0 = jget(r.tools, "0.function");
+        TU_CHECK(strcmp(jstr(f0, "name"), "get_weather") == 0 &&
+                     strcmp(jstr(f0, "description"), "Weather now") == 0 &&
+                     strcmp(jstr(f0, "parameters.properties.city.type"), "string") == 0 &&
+                     cJSON_IsTrue(jget(f0, "strict")),
+                 "tool 0 copied");
+        const cJSON *f1 = jget(r.tools, "1.function");
+        TU_CHECK(strcmp(jstr(f1, "name"), "A-b_9") == 0 && cJSON_GetArraySize(f1) == 1,
+                 "null members dropped from the copy (%d left)", cJSON_GetArraySize(f1));
+        api_request_free(&r);
+        TU_CHECK(r.tools == NULL, "free zeroes");
+    }
+
+    if (parse_ok("tools-128", API_CHAT,
+                 "{'model':'m'," CHAT_MSGS ",'tools':[" TOOL_F "],'tool_choice':'none',"
+                 "'parallel_tool_calls':false}",
+                 &r)) {
+        TU_CHECK(r.tool_choice == API_TOOL_NONE && !r.parallel_tool_calls && r.tools,
+                 "none with tools, parallel off");
+        api_request_free(&r);
+    }
+
+    tu_case("accept/chat/tools-128-max");
+    {
+        static char body[8192];
+        size_t n = (size_t)snprintf(body, sizeof body, "{'model':'m'," CHAT_MSGS ",'tools':[");
+        for (int i = 0; i < 128; i++)
+            n += (size_t)snprintf(body + n, sizeof body - n,
+                                  "%s{'type':'function','function':{'name':'f%d'}}", i ? "," : "",
+                                  i);
+        snprintf(body + n, sizeof body - n,
+                 "],'tool_choice':{'type':'function','function':"
+                 "{'name':'f127'}}}");
+        if (parse_ok("tools-128-max", API_CHAT, body, &r)) {
+            TU_CHECK(cJSON_GetArraySize(r.tools) == 128 && r.tool_choice == API_TOOL_NAMED &&
+                         strcmp(r.tool_choice_name, "f127") == 0,
+                     "128 tools, the last one named");
+            api_request_free(&r);
+        }
+    }
+
+    if (parse_ok("tool-choice-required", API_CHAT,
+                 "{'model':'m'," CHAT_MSGS "," TOOLS ",'tool_choice':'required'}", &r)) {
+        TU_CHECK(r.tool_choice == API_TOOL_REQUIRED, "required");
+        api_request_free(&r);
+    }
+    if (parse_ok("tool-choice-auto", API_CHAT,
+                 "{'model':'m'," CHAT_MSGS "," TOOLS ",'tool_choice':'auto'}", &r)) {
+        TU_CHECK(r.tool_choice == API_TOOL_AUTO, "auto");
+        api_request_free(&r);
+    }
+    if (parse_ok("tool-choice-named", API_CHAT,
+                 "{'model':'m'," CHAT_MSGS ",'tools':[" TOOL_F ",{'type':'function','function':{"
+                 "'name':'g'}}],'tool_choice':{'type':'function','function':{'name':'g'}}}",
+                 &r)) {
+        TU_CHECK(r.tool_choice == API_TOOL_NAMED && r.tool_choice_name &&
+                     strcmp(r.tool_choice_name, "g") == 0,
+                 "named g");
+        api_request_free(&r);
+    }
+    if (parse_ok("tool-choice-none-without-tools", API_CHAT,
+                 "{'model':'m'," CHAT_MSGS ",'tool_choice':'none','parallel_tool_calls':true}",
+                 &r)) {
+        TU_CHECK(r.tool_choice == API_TOOL_NONE && r.tools == NULL && r.parallel_tool_calls,
+                 "none alone");
+        api_request_free(&r);
+    }
+    if (parse_ok("parallel-without-tools", API_CHAT,
+                 "{'model':'m'," CHAT_MSGS ",'parallel_tool_calls':false}", &r)) {
+        TU_CHECK(!r.parallel_tool_calls, "accepted and kept");
+        api_request_free(&r);
+    }
+
+    if (parse_ok("response-format-json-object", API_CHAT,
+                 "{'model':'m'," CHAT_MSGS ",'response_format':{'type':'json_object'}}", &r)) {
+        TU_CHECK(r.response_format == API_FORMAT_JSON_OBJECT && r.json_schema == NULL,
+                 "json_object");
+        api_request_free(&r);
+    }
+    if (parse_ok("response-format-json-schema", API_CHAT,
+                 "{'model':'m'," CHAT_MSGS ",'response_format':{'type':'json_schema',"
+                 "'json_schema':{'name':'math_answer','description':'d','strict':true,'schema':"
+                 "{'type':'object','properties':{'x':{'type':'integer'}},'required':['x'],"
+                 "'additionalProperties':false}}}}",
+                 &r)) {
+        TU_CHECK(r.response_format == API_FORMAT_JSON_SCHEMA && r.json_schema_strict &&
+                     r.json_schema_name && strcmp(r.json_schema_name, "math_answer") == 0,
+                 "json_schema fields");
+        TU_CHECK(cJSON_IsObject(r.json_schema) &&
+                     strcmp(jstr(r.json_schema, "properties.x.type"), "integer") == 0,
+                 "schema copied");
+        api_request_free(&r);
+        TU_CHECK(r.json_schema == NULL && r.json_schema_name == NULL, "free zeroes");
+    }
+    if (parse_ok("response-format-json-schema-no-schema", API_CHAT,
+                 "{'model':'m'," CHAT_MSGS ",'response_format':{'type':'json_schema',"
+                 "'json_schema':{'name':'any','schema':null,'strict':null}}}",
+                 &r)) {
+        TU_CHECK(r.response_format == API_FORMAT_JSON_SCHEMA && cJSON_IsObject(r.json_schema) &&
+                     cJSON_GetArraySize(r.json_schema) == 0 && !r.json_schema_strict,
+                 "absent schema kept as {}");
+        api_request_free(&r);
+    }
+
+    static const struct {
+        const char *name;
+        api_reasoning_effort effort;
+    } efforts[] = {{"none", API_EFFORT_NONE},
+                   {"minimal", API_EFFORT_MINIMAL},
+                   {"low", API_EFFORT_LOW},
+                   {"medium", API_EFFORT_MEDIUM},
+                   {"high", API_EFFORT_HIGH}};
+    for (size_t i = 0; i < sizeof efforts / sizeof efforts[0]; i++) {
+        char body[128], name[64];
+        snprintf(body, sizeof body, "{'model':'m'," CHAT_MSGS ",'reasoning_effort':'%s'}",
+                 efforts[i].name);
+        snprintf(name, sizeof name, "reasoning-effort-%s", efforts[i].name);
+        if (parse_ok(name, API_CHAT, body, &r)) {
+            TU_CHECK(r.reasoning_effort == efforts[i].effort, "effort %s", efforts[i].name);
+            api_request_free(&r);
+        }
+    }
+    if (parse_ok("steering-nulls", API_CHAT,
+                 "{'model':'m'," CHAT_MSGS ",'tools':null,'tool_choice':null,"
+                 "'parallel_tool_calls':null,'response_format':null,'reasoning_effort':null}",
+                 &r)) {
+        TU_CHECK(r.tools == NULL && r.tool_choice == API_TOOL_NONE && r.parallel_tool_calls &&
+                     r.response_format == API_FORMAT_TEXT && r.reasoning_effort == API_EFFORT_UNSET,
+                 "nulls are absent");
+        api_request_free(&r);
+    }
+}
+
 static void test_accept_completion(void) {
     api_request r;
     if (parse_ok("prompt-string", API_COMPLETION, "{'model':'m','prompt':'Once upon'}", &r)) {
@@ -866,17 +1196,24 @@ static struct {
     const char *def;
     char *json;
     bool stream_intermediate; /* completions chunk with finish_reason null, see below */
-} outputs[64];
+    bool extension;           /* holds reasoning_content, which the spec does not list */
+} outputs[128];
 static size_t n_outputs;
 
-static void keep_output(const char *def, char *json, bool intermediate) {
+static void keep_output_ext(const char *def, char *json, bool intermediate, bool extension) {
     if (json && n_outputs < sizeof outputs / sizeof outputs[0]) {
         outputs[n_outputs].def = def;
         outputs[n_outputs].json = json;
+        outputs[n_outputs].extension = extension;
         outputs[n_outputs++].stream_intermediate = intermediate;
     } else {
+        TU_CHECK(json == NULL, "outputs[] is full");
         free(json);
     }
+}
+
+static void keep_output(const char *def, char *json, bool intermediate) {
+    keep_output_ext(def, json, intermediate, false);
 }
 
 static void test_chat_response(void) {
@@ -1009,6 +1346,281 @@ static void test_chat_chunks(void) {
     keep_output("CreateChatCompletionStreamResponse", out, false);
 }
 
+static void test_chat_tools_and_reasoning(void) {
+    make_tokens();
+    api_meta m;
+    api_meta_init(&m, API_CHAT, "qwen3");
+
+    tu_case("tool-call-id");
+    char id1[API_TOOL_ID_SIZE], id2[API_TOOL_ID_SIZE];
+    api_tool_call_id(id1);
+    api_tool_call_id(id2);
+    TU_CHECK(strncmp(id1, "call_", 5) == 0 && strlen(id1) == 29 && strcmp(id1, id2) != 0,
+             "ids %s %s", id1, id2);
+    for (const char *p = id1 + 5; *p; p++)
+        TU_CHECK((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'),
+                 "non-alphanumeric id char %c", *p);
+
+    /* choice 0: only tool calls (arguments with awkward bytes); choice 1: thinking, text and
+     * a call; choice 2: thinking and text; choice 3: plain text with empty extras */
+    static const char args0[] = "{\"city\":\"Z\xC3\xBCrich\\n\",\"q\":\"\xF0\x9F\"}";
+    api_tool_call calls0[2] = {
+        {.id = "call_a",
+         .name = "get_weather",
+         .arguments = args0,
+         .arguments_len = sizeof args0 - 1},
+        {.id = "call_b", .name = "get_time", .arguments = NULL, .arguments_len = 5},
+    };
+    api_tool_call calls1[1] = {
+        {.id = "call_c", .name = "f", .arguments = "{}", .arguments_len = 2}};
+    api_choice ch[4] = {
+        {.text = NULL, .text_len = 0, .finish_reason = "tool_calls"},
+        {.text = "Let me check.", .text_len = 13, .finish_reason = "tool_calls"},
+        {.text = "42", .text_len = 2, .finish_reason = "stop", .logprobs = toks, .n_logprobs = 2},
+        {.text = "", .text_len = 0, .finish_reason = "length"},
+    };
+    api_choice_extra ex[4] = {
+        {.tool_calls = calls0, .n_tool_calls = 2},
+        {.reasoning = "Weather? Use the tool.",
+         .reasoning_len = 22,
+         .tool_calls = calls1,
+         .n_tool_calls = 1},
+        {.reasoning = "6*7\n\xE2\x80\xA8=42 \xC3", .reasoning_len = 13},
+        {.reasoning = "", .reasoning_len = 0, .tool_calls = calls1, .n_tool_calls = 0},
+    };
+    api_usage u = {
+        .prompt_tokens = 20, .completion_tokens = 30, .cached_tokens = 4, .reasoning_tokens = 11};
+
+    tu_case("response/chat-tools-reasoning");
+    char *out = api_response_body_ex(&m, ch, ex, 4, &u);
+    cJSON *j = parse_out("chat response", out);
+    if (j) {
+        const cJSON *m0 = jget(j, "choices.0.message");
+        TU_CHECK(cJSON_IsNull(jget(m0, "content")), "tool-only reply: content null");
+        TU_CHECK(!jget(m0, "reasoning_content"), "no reasoning key without reasoning");
+        TU_CHECK(cJSON_GetArraySize(jget(m0, "tool_calls")) == 2, "two calls");
+        TU_CHECK(strcmp(jstr(m0, "tool_calls.0.id"), "call_a") == 0 &&
+                     strcmp(jstr(m0, "tool_calls.0.type"), "function") == 0 &&
+                     strcmp(jstr(m0, "tool_calls.0.function.name"), "get_weather") == 0,
+                 "call 0");
+        TU_CHECK(strcmp(jstr(m0, "tool_calls.0.function.arguments"),
+                        "{\"city\":\"Z\xC3\xBCrich\\n\",\"q\":\"\xEF\xBF\xBD\xEF\xBF\xBD\"}") == 0,
+                 "arguments kept as a string, partial UTF-8 replaced: %s",
+                 jstr(m0, "tool_calls.0.function.arguments"));
+        TU_CHECK(strcmp(jstr(m0, "tool_calls.1.function.arguments"), "") == 0,
+                 "NULL arguments -> \"\"");
+        TU_CHECK(cJSON_IsNull(jget(m0, "refusal")), "refusal null");
+        TU_CHECK(strcmp(jstr(j, "choices.0.finish_reason"), "tool_calls") == 0, "finish");
+
+        const cJSON *m1 = jget(j, "choices.1.message");
+        TU_CHECK(strcmp(jstr(m1, "content"), "Let me check.") == 0 &&
+                     strcmp(jstr(m1, "reasoning_content"), "Weather? Use the tool.") == 0 &&
+                     cJSON_GetArraySize(jget(m1, "tool_calls")) == 1,
+                 "text, reasoning and a call");
+
+        const cJSON *m2 = jget(j, "choices.2.message");
+        TU_CHECK(strcmp(jstr(m2, "content"), "42") == 0 && !jget(m2, "tool_calls") &&
+                     strcmp(jstr(m2, "reasoning_content"), "6*7\n\xE2\x80\xA8=42 \xEF\xBF\xBD") ==
+                         0,
+                 "reasoning text escaped like content");
+        TU_CHECK(cJSON_GetArraySize(jget(j, "choices.2.logprobs.content")) == 2, "logprobs");
+
+        const cJSON *m3 = jget(j, "choices.3.message");
+        TU_CHECK(strcmp(jstr(m3, "content"), "") == 0 && !jget(m3, "reasoning_content") &&
+                     !jget(m3, "tool_calls"),
+                 "empty extras add nothing");
+        TU_CHECK(jget(j, "usage.completion_tokens_details.reasoning_tokens")->valueint == 11 &&
+                     jget(j, "usage.total_tokens")->valueint == 50,
+                 "reasoning tokens in usage");
+        cJSON_Delete(j);
+    }
+    TU_CHECK(out && strstr(out, "\\u2028"), "U+2028 in reasoning not escaped");
+    keep_output_ext("CreateChatCompletionResponse", out, false, true);
+
+    tu_case("response/chat-tools-only");
+    out = api_response_body_ex(&m, ch, ex, 1, NULL);
+    j = parse_out("chat response", out);
+    TU_CHECK(j && cJSON_IsNull(jget(j, "choices.0.message.content")), "content null: %s", out);
+    cJSON_Delete(j);
+    keep_output("CreateChatCompletionResponse", out, false);
+
+    tu_case("response/ex-null-extras-is-plain");
+    char *a = api_response_body_ex(&m, ch + 2, NULL, 1, &u);
+    char *b = api_response_body(&m, ch + 2, 1, &u);
+    TU_CHECK(a && b && strcmp(a, b) == 0, "api_response_body differs from _ex with no extras");
+    free(b);
+    keep_output("CreateChatCompletionResponse", a, false);
+
+    tu_case("response/completion-ignores-extras");
+    api_meta mc;
+    api_meta_init(&mc, API_COMPLETION, "m");
+    api_choice cc = {.text = "Let me check.", .text_len = 13, .finish_reason = "stop"};
+    out = api_response_body_ex(&mc, &cc, ex + 1, 1, &u);
+    j = parse_out("completion", out);
+    TU_CHECK(j && strcmp(jstr(j, "choices.0.text"), "Let me check.") == 0 &&
+                 !jget(j, "choices.0.message") && !strstr(out, "reasoning_content") &&
+                 !strstr(out, "\"tool_calls\":"),
+             "completion with extras: %s", out);
+    cJSON_Delete(j);
+    keep_output("CreateCompletionResponse", out, false);
+
+    /* a streamed reply: role, reasoning, content, two tool calls, arguments in pieces, end */
+    tu_case("chunk/reasoning-first");
+    api_delta d = {.kind = API_DELTA_REASONING, .role = "assistant", .text = "Hm", .text_len = 2};
+    out = api_chunk_body_delta(&m, 1, &d);
+    j = parse_out("chunk", out);
+    TU_CHECK(j && strcmp(jstr(j, "choices.0.delta.role"), "assistant") == 0 &&
+                 cJSON_IsNull(jget(j, "choices.0.delta.content")) &&
+                 strcmp(jstr(j, "choices.0.delta.reasoning_content"), "Hm") == 0 &&
+                 jget(j, "choices.0.index")->valueint == 1 &&
+                 cJSON_IsNull(jget(j, "choices.0.finish_reason")),
+             "reasoning chunk %s", out);
+    cJSON_Delete(j);
+    keep_output_ext("CreateChatCompletionStreamResponse", out, false, true);
+
+    tu_case("chunk/reasoning-partial-utf8");
+    d = (api_delta){.kind = API_DELTA_REASONING, .text = "\xE2\x80", .text_len = 2};
+    out = api_chunk_body_delta(&m, 0, &d);
+    j = parse_out("chunk", out);
+    TU_CHECK(j &&
+                 strcmp(jstr(j, "choices.0.delta.reasoning_content"), "\xEF\xBF\xBD\xEF\xBF\xBD") ==
+                     0 &&
+                 !jget(j, "choices.0.delta.content") && !jget(j, "choices.0.delta.role"),
+             "reasoning fragment %s", out);
+    cJSON_Delete(j);
+    keep_output_ext("CreateChatCompletionStreamResponse", out, false, true);
+
+    tu_case("chunk/content-delta");
+    d = (api_delta){.kind = API_DELTA_CONTENT,
+                    .text = "Sure",
+                    .text_len = 4,
+                    .logprobs = toks,
+                    .n_logprobs = 1};
+    out = api_chunk_body_delta(&m, 0, &d);
+    j = parse_out("chunk", out);
+    TU_CHECK(j && strcmp(jstr(j, "choices.0.delta.content"), "Sure") == 0 &&
+                 !jget(j, "choices.0.delta.reasoning_content") &&
+                 cJSON_GetArraySize(jget(j, "choices.0.logprobs.content")) == 1,
+             "content chunk %s", out);
+    cJSON_Delete(j);
+    keep_output("CreateChatCompletionStreamResponse", out, false);
+
+    tu_case("chunk/tool-start-with-role");
+    d = (api_delta){.kind = API_DELTA_TOOL_START,
+                    .role = "assistant",
+                    .tool_index = 0,
+                    .tool_id = "call_x1",
+                    .tool_name = "get_weather"};
+    out = api_chunk_body_delta(&m, 0, &d);
+    j = parse_out("chunk", out);
+    if (j) {
+        const cJSON *dl = jget(j, "choices.0.delta");
+        TU_CHECK(strcmp(jstr(dl, "role"), "assistant") == 0 && cJSON_IsNull(jget(dl, "content")),
+                 "role with content null");
+        TU_CHECK(cJSON_GetArraySize(jget(dl, "tool_calls")) == 1 &&
+                     jget(dl, "tool_calls.0.index")->valueint == 0 &&
+                     strcmp(jstr(dl, "tool_calls.0.id"), "call_x1") == 0 &&
+                     strcmp(jstr(dl, "tool_calls.0.type"), "function") == 0 &&
+                     strcmp(jstr(dl, "tool_calls.0.function.name"), "get_weather") == 0 &&
+                     strcmp(jstr(dl, "tool_calls.0.function.arguments"), "") == 0,
+                 "first delta of a call: %s", out);
+        cJSON_Delete(j);
+    }
+    keep_output("CreateChatCompletionStreamResponse", out, false);
+
+    tu_case("chunk/tool-args");
+    d = (api_delta){.kind = API_DELTA_TOOL_ARGS, .tool_index = 0, .text = "{\"ci", .text_len = 4};
+    out = api_chunk_body_delta(&m, 0, &d);
+    j = parse_out("chunk", out);
+    if (j) {
+        const cJSON *call = jget(j, "choices.0.delta.tool_calls.0");
+        TU_CHECK(call && jget(call, "index")->valueint == 0 && !jget(call, "id") &&
+                     !jget(call, "type") && !jget(call, "function.name") &&
+                     strcmp(jstr(call, "function.arguments"), "{\"ci") == 0 &&
+                     cJSON_GetArraySize(jget(j, "choices.0.delta")) == 1,
+                 "arguments fragment %s", out);
+        cJSON_Delete(j);
+    }
+    keep_output("CreateChatCompletionStreamResponse", out, false);
+
+    tu_case("chunk/tool-start-second-call-with-args");
+    d = (api_delta){.kind = API_DELTA_TOOL_START,
+                    .tool_index = 1,
+                    .tool_id = "call_x2",
+                    .tool_name = "get_time",
+                    .text = "{}",
+                    .text_len = 2};
+    out = api_chunk_body_delta(&m, 0, &d);
+    j = parse_out("chunk", out);
+    TU_CHECK(j && jget(j, "choices.0.delta.tool_calls.0.index")->valueint == 1 &&
+                 strcmp(jstr(j, "choices.0.delta.tool_calls.0.function.arguments"), "{}") == 0 &&
+                 !jget(j, "choices.0.delta.content") && !jget(j, "choices.0.delta.role"),
+             "second call %s", out);
+    cJSON_Delete(j);
+    keep_output("CreateChatCompletionStreamResponse", out, false);
+
+    tu_case("chunk/tool-args-partial-utf8-negative-index");
+    d = (api_delta){.kind = API_DELTA_TOOL_ARGS, .tool_index = -3, .text = "\"\xC3", .text_len = 2};
+    out = api_chunk_body_delta(&m, 0, &d);
+    j = parse_out("chunk", out);
+    TU_CHECK(j && jget(j, "choices.0.delta.tool_calls.0.index")->valueint == 0 &&
+                 strcmp(jstr(j, "choices.0.delta.tool_calls.0.function.arguments"),
+                        "\"\xEF\xBF\xBD") == 0,
+             "fragment %s", out);
+    cJSON_Delete(j);
+    keep_output("CreateChatCompletionStreamResponse", out, false);
+
+    tu_case("chunk/tool-calls-finish");
+    d = (api_delta){.kind = API_DELTA_NONE, .finish_reason = "tool_calls"};
+    out = api_chunk_body_delta(&m, 0, &d);
+    j = parse_out("chunk", out);
+    TU_CHECK(j && cJSON_GetArraySize(jget(j, "choices.0.delta")) == 0 &&
+                 strcmp(jstr(j, "choices.0.finish_reason"), "tool_calls") == 0,
+             "last chunk %s", out);
+    cJSON_Delete(j);
+    keep_output("CreateChatCompletionStreamResponse", out, false);
+
+    tu_case("chunk/delta-matches-old-api");
+    /* api_chunk_body is a wrapper: the same bytes for the same content, ids aside */
+    d = (api_delta){.kind = API_DELTA_NONE, .role = "assistant"};
+    a = api_chunk_body_delta(&m, 0, &d);
+    b = api_chunk_body(&m, 0, "assistant", NULL, 0, NULL, NULL, 0);
+    TU_CHECK(a && b && strcmp(a, b) == 0, "first chunk differs: %s vs %s", a, b);
+    free(b);
+    keep_output("CreateChatCompletionStreamResponse", a, false);
+
+    tu_case("chunk/completion-delta");
+    d = (api_delta){.kind = API_DELTA_REASONING, .text = "hidden", .text_len = 6};
+    out = api_chunk_body_delta(&mc, 0, &d);
+    j = parse_out("completion chunk", out);
+    TU_CHECK(j && strcmp(jstr(j, "choices.0.text"), "") == 0 && !strstr(out, "hidden"),
+             "completions write only content: %s", out);
+    cJSON_Delete(j);
+    keep_output("CreateCompletionResponse", out, true);
+    d = (api_delta){
+        .kind = API_DELTA_CONTENT, .text = "abc", .text_len = 3, .finish_reason = "stop"};
+    out = api_chunk_body_delta(&mc, 0, &d);
+    j = parse_out("completion chunk", out);
+    TU_CHECK(j && strcmp(jstr(j, "choices.0.text"), "abc") == 0, "completion text: %s", out);
+    cJSON_Delete(j);
+    keep_output("CreateCompletionResponse", out, false);
+
+    tu_case("chunk/usage-reasoning");
+    out = api_usage_chunk_body(&m, &u);
+    j = parse_out("usage chunk", out);
+    TU_CHECK(j && jget(j, "usage.completion_tokens_details.reasoning_tokens")->valueint == 11,
+             "usage chunk %s", out);
+    cJSON_Delete(j);
+    keep_output("CreateChatCompletionStreamResponse", out, false);
+
+    tu_case("chunk/null-args");
+    TU_CHECK(api_chunk_body_delta(NULL, 0, &d) == NULL &&
+                 api_chunk_body_delta(&m, 0, NULL) == NULL &&
+                 api_response_body_ex(NULL, ch, ex, 1, &u) == NULL,
+             "NULL arguments");
+    api_tool_call_id(NULL);
+}
+
 static void test_completion_response(void) {
     make_tokens();
     api_meta m;
@@ -1120,6 +1732,11 @@ static const char *const seeds[] = {
     "'stream':true,'stream_options':{'include_usage':true},'logprobs':true,'top_logprobs':2}",
     "{'model':'m','prompt':[[1,2],[3]],'logprobs':2,'n':2,'best_of':2,'echo':false,'max_tokens':5}",
     "{'model':'m','prompt':['a','b'],'seed':5,'stop':'x','top_k':3,'min_p':0.1}",
+    "{'model':'m','messages':[{'role':'user','content':'a'}],'tools':[{'type':'function',"
+    "'function':{'name':'f','description':'d','parameters':{'type':'object'},'strict':true}},"
+    "{'type':'function','function':{'name':'g'}}],'tool_choice':{'type':'function','function':"
+    "{'name':'g'}},'parallel_tool_calls':false,'response_format':{'type':'json_schema',"
+    "'json_schema':{'name':'s','schema':{},'strict':true}},'reasoning_effort':'low'}",
 };
 
 static void test_fuzz(void) {
@@ -1128,7 +1745,7 @@ static void test_fuzz(void) {
     int bad = 0;
     char buf[2048];
     for (int it = 0; it < 30000; it++) {
-        const char *s = q(seeds[it % 3]);
+        const char *s = q(seeds[it % 4]);
         size_t len = strlen(s);
         memcpy(buf, s, len);
         int edits = 1 + (int)(rnd(&r) % 4);
@@ -1152,7 +1769,7 @@ static void test_fuzz(void) {
                 }
             }
         }
-        fuzz_one(it % 3 == 0 ? API_CHAT : API_COMPLETION, buf, len, &bad);
+        fuzz_one(it % 4 == 0 || it % 4 == 3 ? API_CHAT : API_COMPLETION, buf, len, &bad);
     }
     TU_CHECK(bad == 0, "%d bad refusals", bad);
 
@@ -1186,7 +1803,9 @@ static void test_fuzz(void) {
         "service_tier",
         "tools",
         "tool_choice",
+        "parallel_tool_calls",
         "response_format",
+        "reasoning_effort",
         "modalities",
         "echo",
         "suffix",
@@ -1224,6 +1843,14 @@ static void test_fuzz(void) {
         "['text']",
         "[[1],[1001]]",
         "-0",
+        "'required'",
+        "'low'",
+        "[{'type':'function','function':{'name':'f'}}]",
+        "[{'type':'function','function':{'name':'f','parameters':[]}}]",
+        "{'type':'function','function':{'name':'f'}}",
+        "{'type':'json_object'}",
+        "{'type':'json_schema','json_schema':{'name':'n','schema':{'type':'object'}}}",
+        "{'type':'json_schema','json_schema':{'name':'n','schema':[]}}",
     };
     bad = 0;
     size_t nf = sizeof fields / sizeof fields[0], nv = sizeof values / sizeof values[0];
@@ -1433,13 +2060,35 @@ static void test_schemas(const cJSON *schema) {
     }
     TU_CHECK(fr != NULL, "schema layout changed: no completions finish_reason");
 
+    /* reasoning_content is an extension (DeepSeek, vLLM, llama.cpp): strict validation, which
+     * refuses members the spec does not list, is done against a copy that lists it, and the
+     * unmodified spec must refuse only because of it */
+    cJSON *extended = cJSON_Duplicate(schema, 1);
+    static const char *const ext_defs[] = {"$defs.ChatCompletionResponseMessage.properties",
+                                           "$defs.ChatCompletionStreamResponseDelta.properties"};
+    for (size_t k = 0; k < 2; k++) {
+        cJSON *props = (cJSON *)jget(extended, ext_defs[k]);
+        TU_CHECK(props != NULL, "schema layout changed: no %s", ext_defs[k]);
+        if (props)
+            cJSON_AddItemToObject(props, "reasoning_content", cJSON_Parse("{\"type\":\"string\"}"));
+    }
+
     for (size_t i = 0; i < n_outputs; i++) {
         for (int strict = 0; strict < 2; strict++) {
             tu_case("schema/%s-%zu%s", outputs[i].def, i, strict ? "-strict" : "");
-            const cJSON *root = outputs[i].stream_intermediate ? lenient : schema;
+            const cJSON *root = outputs[i].stream_intermediate   ? lenient
+                                : outputs[i].extension && strict ? extended
+                                                                 : schema;
             TU_CHECK(schema_validate_text(root, outputs[i].def, outputs[i].json,
                                           strict ? SCHEMA_STRICT : 0, err, sizeof err) == 0,
                      "%s in %s", err, outputs[i].json);
+        }
+        if (outputs[i].extension) {
+            tu_case("schema/%s-%zu-spec-strict-refuses-extension", outputs[i].def, i);
+            TU_CHECK(schema_validate_text(schema, outputs[i].def, outputs[i].json, SCHEMA_STRICT,
+                                          err, sizeof err) != 0 &&
+                         strstr(err, "reasoning_content"),
+                     "the strict spec should refuse reasoning_content (%s)", err);
         }
         if (outputs[i].stream_intermediate) {
             tu_case("schema/%s-%zu-spec-refuses-null-finish", outputs[i].def, i);
@@ -1449,6 +2098,7 @@ static void test_schemas(const cJSON *schema) {
         }
     }
     cJSON_Delete(lenient);
+    cJSON_Delete(extended);
 }
 
 int main(void) {
@@ -1456,13 +2106,16 @@ int main(void) {
     test_reject_model_and_messages();
     test_reject_sampling();
     test_reject_unknown_and_unsupported();
+    test_reject_steering();
     test_reject_completion();
     test_accept_chat();
     test_accept_completion();
+    test_accept_steering();
     test_meta();
     test_error_body();
     test_chat_response();
     test_chat_chunks();
+    test_chat_tools_and_reasoning();
     test_completion_response();
     test_fuzz();
 

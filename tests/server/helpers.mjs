@@ -129,3 +129,64 @@ export function validate(defName, obj) {
 export function loadJSON(p) {
   return JSON.parse(fs.readFileSync(p, 'utf8'));
 }
+
+/* Spawns chatd serve on a free port without waiting for it to get ready (to watch it
+ * load); stderr and stdout are kept apart. stop() sends SIGTERM, then SIGKILL after 10 s. */
+export async function spawnServer(modelFile, args = [], env = {}) {
+  const port = await freePort();
+  const proc = spawn(chatd, ['serve', '--model', model(modelFile), '--port', String(port), ...args],
+    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d) => { stdout += d; });
+  proc.stderr.on('data', (d) => { stderr += d; });
+  const exited = new Promise((resolve) => proc.on('exit', (code, sig) => resolve({ code, sig })));
+  return {
+    port, proc, exited, baseURL: `http://127.0.0.1:${port}`,
+    client: (opts = {}) => new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: opts.apiKey || 'none', maxRetries: 0, ...opts }),
+    stdout: () => stdout,
+    stderr: () => stderr,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        const t = setTimeout(() => proc.kill('SIGKILL'), 10000);
+        const r = await exited;
+        clearTimeout(t);
+        return r;
+      }
+      return exited;
+    },
+  };
+}
+
+/* Streams an SSE response line by line, noting when each line arrived (ms after the
+ * request was sent): {status, headers, lines: [{t, line}], raw}. */
+export async function sseTimed(baseURL, urlPath, body, headers = {}) {
+  const t0 = Date.now();
+  const r = await fetch(baseURL + urlPath, {
+    method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body),
+  });
+  const out = { status: r.status, headers: r.headers, lines: [], raw: '' };
+  const dec = new TextDecoder();
+  let pending = '';
+  for await (const chunk of r.body) {
+    const s = dec.decode(chunk, { stream: true });
+    out.raw += s;
+    pending += s;
+    let nl;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      if (line) out.lines.push({ t: Date.now() - t0, line });
+    }
+  }
+  if (pending) out.lines.push({ t: Date.now() - t0, line: pending });
+  return out;
+}
+
+/* Waits until pred(text()) is true or ms pass; returns the last text. */
+export async function waitFor(text, pred, ms = 5000) {
+  const end = Date.now() + ms;
+  while (!pred(text()) && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
+  return text();
+}
