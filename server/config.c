@@ -31,7 +31,7 @@ static const cfg_setting cfg_settings[] = {
     {"parallel", CFG_INT, F(parallel), "8", 1, 1024, "sequences in the running batch"},
     {"kv_memory", CFG_SIZE, F(kv_memory), "0", 0, (long long)1 << 50,
      "KV cache pool, e.g. 2GiB (0 = auto: parallel full contexts, at most 4 GiB)"},
-    {"queue_size", CFG_INT, F(queue_size), "64", 0, 1 << 20,
+    {"queue_size", CFG_INT, F(queue_size), "64", 1, 1 << 20,
      "requests that may wait for a slot; more get 503"},
     {"model_alias", CFG_STR, F(model_alias), NULL, 0, 0,
      "the model id clients use (default: general.name, else the file stem)"},

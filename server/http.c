@@ -255,6 +255,27 @@ static int gen_keep_logprobs(gen *g, int i, const sched_event *ev) {
     return 0;
 }
 
+/* Logs a prompt's text (--log-prompts, debug level) on one line, control characters
+ * escaped as in JSON. */
+static void gen_log_prompt(gen *g, const char *text) {
+    if (g->srv->level < LOG_DEBUG) return;
+    tok_buf b = {0};
+    for (const unsigned char *c = (const unsigned char *)text; *c && b.len < 4096; c++) {
+        char esc[8];
+        size_t n = 1;
+        esc[0] = (char)*c;
+        if (*c == '\n')
+            n = (size_t)snprintf(esc, sizeof esc, "\\n");
+        else if (*c == '\\')
+            n = (size_t)snprintf(esc, sizeof esc, "\\\\");
+        else if (*c < 0x20)
+            n = (size_t)snprintf(esc, sizeof esc, "\\u%04x", *c);
+        tok_buf_append(&b, esc, n, NULL);
+    }
+    srv_log(g->srv, LOG_DEBUG, "req %lld prompt: %s", g->h->num, b.data ? b.data : "");
+    tok_buf_free(&b);
+}
+
 /* Where a reasoning model's thinking stands at the end of a rendered chat prompt. */
 static guide_think gen_think_state(const server *srv, const char *text) {
     if (!text || !prompt_thinks(srv)) return GUIDE_THINK_NONE;
@@ -275,6 +296,7 @@ static int gen_prompt(gen *g, size_t p, tok_ids *ids, api_error *err) {
         char *text = NULL;
         if (prompt_chat(srv, q, ids, &text, err) != 0) return -1;
         g->think = gen_think_state(srv, text);
+        if (srv->cfg->log_prompts && text) gen_log_prompt(g, text);
         free(text);
         return 0;
     }
@@ -286,6 +308,7 @@ static int gen_prompt(gen *g, size_t p, tok_ids *ids, api_error *err) {
                                 "Invalid token id %d in prompt.", q->prompt_ids[p][k]);
         return 0;
     }
+    if (srv->cfg->log_prompts && q->prompts) gen_log_prompt(g, q->prompts[p]);
     /* a completions prompt is raw model input: its special-token text is meant */
     if (tok_encode(srv->e->tok, q->prompts[p], strlen(q->prompts[p]), true, true, ids, &cerr) != 0)
         return api_fail(err, 400, "invalid_request_error", NULL, "prompt", "%s", cerr.msg);
@@ -1136,7 +1159,9 @@ static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     http_req *h = *con_cls;
     if (!h) return;
     double dur = http_now() - h->t_start;
-    srv_log(srv, h->status >= 500 ? LOG_WARN : LOG_INFO,
+    /* readiness probes while the model loads are expected, not worth a warning */
+    bool loading = h->status == 503 && !atomic_load(&srv->ready);
+    srv_log(srv, h->status >= 500 && !loading ? LOG_WARN : LOG_INFO,
             "req %lld %s status=%d prompt_tokens=%lld completion_tokens=%lld ttft=%.3fs "
             "duration=%.3fs%s",
             h->num, h->route ? h->route : "-", h->status ? h->status : 499,

@@ -331,9 +331,7 @@ describe('request log', { skip }, () => {
     }
   });
 
-  // config.c has log_prompts ("log prompt text (debug level)") but nothing reads
-  // cfg->log_prompts: the prompt is never logged. Remove `todo` once server/http.c logs it.
-  test('--log-prompts at debug level logs the prompt text', { todo: 'log_prompts is parsed but not implemented (server/http.c)' }, async () => {
+  test('--log-prompts at debug level logs the prompt text', async () => {
     const srv = await ready(MODEL, ['--model-alias', 'm', '--log-level', 'debug', '--log-prompts']);
     try {
       await srv.client().chat.completions.create({ model: 'm', messages: [{ role: 'user', content: prompt }], max_tokens: 2 });
