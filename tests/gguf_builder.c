@@ -1,6 +1,7 @@
 /* gguf_builder.c - in-memory GGUF images for tests (see gguf_builder.h). */
 #include "gguf_builder.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,4 +148,73 @@ void gb_tiny_model(gb_buf *b, gb_layout *lay) {
         for (uint64_t k = 0; k < n; k++) gb_f32(b, (float)((k * 7 + (uint64_t)i) % 13) / 13.0f);
         if (i + 1 < NT) gb_pad(b, 32);
     }
+}
+
+/* ---- a byte-level vocabulary ---- */
+
+enum { GB_T_U32 = 4, GB_T_I32 = 5, GB_T_STR = 8, GB_T_ARR = 9 };
+
+/* GPT-2's byte-to-unicode text of the bytes of s. */
+static void gb_byte_level(const char *s, char *out) {
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned b = *p, cpt = b, n = 0;
+        bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+        if (!printable) {
+            for (unsigned k = 0; k < b; k++)
+                if (!((k >= 0x21 && k <= 0x7E) || (k >= 0xA1 && k <= 0xAC) || k >= 0xAE)) n++;
+            cpt = 256 + n;
+        }
+        if (cpt < 0x80) {
+            out[o++] = (char)cpt;
+        } else {
+            out[o++] = (char)(0xC0 | (cpt >> 6));
+            out[o++] = (char)(0x80 | (cpt & 0x3F));
+        }
+    }
+    out[o] = 0;
+}
+
+
+int32_t gb_byte_vocab(gb_buf *b, const char *const *extra, size_t n_extra) {
+    size_t n = 256 + n_extra + 1;
+    char(*texts)[64] = calloc(n, sizeof *texts);
+    if (!texts) return -1;
+    for (unsigned c = 0; c < 256; c++) {
+        char one[2] = {(char)c, 0};
+        if (c == 0) /* NUL cannot be written through a C string: its GPT-2 text is U+0100 */
+            snprintf(texts[c], sizeof texts[c], "\xC4\x80");
+        else
+            gb_byte_level(one, texts[c]);
+    }
+    for (size_t i = 0; i < n_extra; i++)
+        if (strlen(extra[i]) < sizeof texts[0] / 2) gb_byte_level(extra[i], texts[256 + i]);
+    int32_t eos = (int32_t)(256 + n_extra);
+    snprintf(texts[eos], sizeof texts[eos], "<|endoftext|>");
+    gb_u32(b, 0x46554747u); /* "GGUF" */
+    gb_u32(b, 3);
+    gb_u64(b, 0); /* tensors */
+    gb_u64(b, 6); /* key/values */
+    gb_kv_str(b, "tokenizer.ggml.model", "gpt2");
+    gb_kv_str(b, "tokenizer.ggml.pre", "qwen2");
+    gb_str(b, "tokenizer.ggml.tokens");
+    gb_u32(b, GB_T_ARR);
+    gb_u32(b, GB_T_STR);
+    gb_u64(b, n);
+    for (size_t i = 0; i < n; i++) gb_str(b, texts[i]);
+    gb_str(b, "tokenizer.ggml.token_type");
+    gb_u32(b, GB_T_ARR);
+    gb_u32(b, GB_T_I32);
+    gb_u64(b, n);
+    for (size_t i = 0; i < n; i++) gb_u32(b, (int32_t)i == eos ? 3u : 1u); /* control : normal */
+    gb_str(b, "tokenizer.ggml.merges");
+    gb_u32(b, GB_T_ARR);
+    gb_u32(b, GB_T_STR);
+    gb_u64(b, 1);
+    gb_str(b, "a b");
+    gb_str(b, "tokenizer.ggml.eos_token_id");
+    gb_u32(b, GB_T_U32);
+    gb_u32(b, (uint32_t)eos);
+    free(texts);
+    return eos;
 }

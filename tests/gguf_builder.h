@@ -45,4 +45,9 @@ void gb_put_u64(gb_buf *b, size_t at, uint64_t v);
 /* A valid llama model: n_embd 32, 1 layer, 2 heads, n_ff 64, 8 tokens, alignment 32. */
 void gb_tiny_model(gb_buf *b, gb_layout *lay);
 
+/* A tokenizer-only image of a byte-level BPE vocabulary (pre-tokenizer qwen2): the 256
+ * bytes, then the extra tokens (raw bytes, under 32 each), then an end-of-text control
+ * token, whose id it returns (-1 when memory runs out). */
+int32_t gb_byte_vocab(gb_buf *b, const char *const *extra, size_t n_extra);
+
 #endif

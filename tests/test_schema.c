@@ -300,29 +300,6 @@ static void test_refusals(void) {
 
 /* ------------------------------------------------------------ vocabulary */
 
-enum { T_U32 = 4, T_I32 = 5, T_STR = 8, T_ARR = 9 };
-
-/* GPT-2's byte-to-unicode text of the bytes of s. */
-static void byte_level(const char *s, char *out) {
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned b = *p, cpt = b, n = 0;
-        bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-        if (!printable) {
-            for (unsigned k = 0; k < b; k++)
-                if (!((k >= 0x21 && k <= 0x7E) || (k >= 0xA1 && k <= 0xAC) || k >= 0xAE)) n++;
-            cpt = 256 + n;
-        }
-        if (cpt < 0x80) {
-            out[o++] = (char)cpt;
-        } else {
-            out[o++] = (char)(0xC0 | (cpt >> 6));
-            out[o++] = (char)(0x80 | (cpt & 0x3F));
-        }
-    }
-    out[o] = 0;
-}
-
 /* Multi-byte tokens, so that masks are walked over tokens that span structure. */
 static const char *const extra_tokens[] = {
     "{\"", "\":", "\",", "\"}",  "\": \"", "},", "true", "false", "null", "12", "2024",  "-01",
@@ -331,62 +308,11 @@ static const char *const extra_tokens[] = {
 #define N_EXTRA (sizeof extra_tokens / sizeof extra_tokens[0])
 #define EOS_ID  (256 + (int32_t)N_EXTRA)
 
-static void kv_str(gb_buf *b, const char *key, const char *v) {
-    gb_str(b, key);
-    gb_u32(b, T_STR);
-    gb_str(b, v);
-}
-
 /* A byte-level BPE vocabulary: the 256 bytes, the extra tokens, and an end token. */
 static tok_vocab *make_vocab(void) {
-    static char texts[256 + N_EXTRA + 1][32];
-    const char *toks[256 + N_EXTRA + 1];
-    int32_t types[256 + N_EXTRA + 1];
-    for (unsigned b = 0; b < 256; b++) {
-        char one[2] = {(char)b, 0};
-        if (b == 0) {
-            /* NUL cannot be written through a C string: its GPT-2 text is U+0100 */
-            snprintf(texts[b], sizeof texts[b], "\xC4\x80");
-        } else {
-            byte_level(one, texts[b]);
-        }
-        toks[b] = texts[b];
-        types[b] = 1;
-    }
-    for (size_t i = 0; i < N_EXTRA; i++) {
-        byte_level(extra_tokens[i], texts[256 + i]);
-        toks[256 + i] = texts[256 + i];
-        types[256 + i] = 1;
-    }
-    toks[EOS_ID] = "<|endoftext|>";
-    types[EOS_ID] = 3; /* control */
-    size_t n = 256 + N_EXTRA + 1;
-
     gb_buf b = {0};
-    gb_u32(&b, 0x46554747u); /* "GGUF" */
-    gb_u32(&b, 3);
-    gb_u64(&b, 0); /* tensors */
-    gb_u64(&b, 6); /* key/values */
-    kv_str(&b, "tokenizer.ggml.model", "gpt2");
-    kv_str(&b, "tokenizer.ggml.pre", "qwen2");
-    gb_str(&b, "tokenizer.ggml.tokens");
-    gb_u32(&b, T_ARR);
-    gb_u32(&b, T_STR);
-    gb_u64(&b, n);
-    for (size_t i = 0; i < n; i++) gb_str(&b, toks[i]);
-    gb_str(&b, "tokenizer.ggml.token_type");
-    gb_u32(&b, T_ARR);
-    gb_u32(&b, T_I32);
-    gb_u64(&b, n);
-    for (size_t i = 0; i < n; i++) gb_u32(&b, (uint32_t)types[i]);
-    gb_str(&b, "tokenizer.ggml.merges");
-    gb_u32(&b, T_ARR);
-    gb_u32(&b, T_STR);
-    gb_u64(&b, 1);
-    gb_str(&b, "a b");
-    gb_str(&b, "tokenizer.ggml.eos_token_id");
-    gb_u32(&b, T_U32);
-    gb_u32(&b, (uint32_t)EOS_ID);
+    int32_t eos = gb_byte_vocab(&b, extra_tokens, N_EXTRA);
+    TU_CHECK(eos == EOS_ID, "end token %d", eos);
     chatd_error err = {{0}};
     gguf_file *f = gguf_open_memory(b.data, b.len, &err);
     TU_CHECK(f != NULL, "gguf_open_memory: %s", err.msg);
