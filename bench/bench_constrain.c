@@ -86,7 +86,8 @@ int main(int argc, char **argv) {
     static const char *names[] = {"json_object", "json_schema (order)", "think + tool call"};
     double *mask_t = malloc((size_t)steps * sizeof *mask_t);
     double *adv_t = malloc((size_t)steps * sizeof *adv_t);
-    uint32_t *mask = malloc(((size_t)tok_n_vocab(v) + 31) / 32 * sizeof *mask);
+    size_t words = ((size_t)tok_n_vocab(v) + 31) / 32;
+    uint32_t *mask = malloc(words * sizeof *mask);
     if (!mask_t || !adv_t || !mask) return 1;
     for (int k = 0; k < 3; k++) {
         cons_grammar *g = cons_grammar_new(&err);
@@ -113,20 +114,7 @@ int main(int argc, char **argv) {
                 rng ^= rng << 13;
                 rng ^= rng >> 7;
                 rng ^= rng << 17;
-                int64_t pick = (int64_t)(rng % (uint64_t)allowed);
-                int32_t id = -1;
-                for (size_t w = 0; id < 0; w++) {
-                    int c = __builtin_popcount(mask[w]);
-                    if (pick >= c) {
-                        pick -= c;
-                        continue;
-                    }
-                    for (int bit = 0; bit < 32; bit++)
-                        if (mask[w] >> bit & 1 && pick-- == 0) {
-                            id = (int32_t)(w * 32 + (size_t)bit);
-                            break;
-                        }
-                }
+                int32_t id = cons_mask_nth(mask, words, (int64_t)(rng % (uint64_t)allowed));
                 double c0 = bench_now();
                 if (cons_advance(m, id) != 0) break;
                 double c1 = bench_now();

@@ -2147,6 +2147,19 @@ int64_t cons_allowed(cons_matcher *m, int64_t budget, uint32_t *mask) {
     return allowed;
 }
 
+int32_t cons_mask_nth(const uint32_t *mask, size_t words, int64_t k) {
+    for (size_t w = 0; w < words; w++) {
+        int c = __builtin_popcount(mask[w]);
+        if (k >= c) {
+            k -= c;
+            continue;
+        }
+        for (int bit = 0; bit < 32; bit++)
+            if (mask[w] >> bit & 1 && k-- == 0) return (int32_t)(w * 32 + (size_t)bit);
+    }
+    return -1;
+}
+
 int cons_advance_bytes(cons_matcher *m, const char *bytes, size_t len) {
     if (m->ended) return len ? -1 : 0;
     size_t end;

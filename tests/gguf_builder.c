@@ -154,27 +154,31 @@ void gb_tiny_model(gb_buf *b, gb_layout *lay) {
 
 enum { GB_T_U32 = 4, GB_T_I32 = 5, GB_T_STR = 8, GB_T_ARR = 9 };
 
+size_t gb_byte_text(unsigned b, char *out) {
+    unsigned n = 0, cpt = b;
+    bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+    if (!printable) {
+        for (unsigned k = 0; k < b; k++)
+            if (!((k >= 0x21 && k <= 0x7E) || (k >= 0xA1 && k <= 0xAC) || k >= 0xAE)) n++;
+        cpt = 256 + n;
+    }
+    if (cpt < 0x80) {
+        out[0] = (char)cpt;
+        out[1] = 0;
+        return 1;
+    }
+    out[0] = (char)(0xC0 | (cpt >> 6));
+    out[1] = (char)(0x80 | (cpt & 0x3F));
+    out[2] = 0;
+    return 2;
+}
+
 /* GPT-2's byte-to-unicode text of the bytes of s. */
 static void gb_byte_level(const char *s, char *out) {
     size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned b = *p, cpt = b, n = 0;
-        bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-        if (!printable) {
-            for (unsigned k = 0; k < b; k++)
-                if (!((k >= 0x21 && k <= 0x7E) || (k >= 0xA1 && k <= 0xAC) || k >= 0xAE)) n++;
-            cpt = 256 + n;
-        }
-        if (cpt < 0x80) {
-            out[o++] = (char)cpt;
-        } else {
-            out[o++] = (char)(0xC0 | (cpt >> 6));
-            out[o++] = (char)(0x80 | (cpt & 0x3F));
-        }
-    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) o += gb_byte_text(*p, out + o);
     out[o] = 0;
 }
-
 
 int32_t gb_byte_vocab(gb_buf *b, const char *const *extra, size_t n_extra) {
     size_t n = 256 + n_extra + 1;

@@ -45,6 +45,10 @@ void gb_put_u64(gb_buf *b, size_t at, uint64_t v);
 /* A valid llama model: n_embd 32, 1 layer, 2 heads, n_ff 64, 8 tokens, alignment 32. */
 void gb_tiny_model(gb_buf *b, gb_layout *lay);
 
+/* GPT-2's byte-to-unicode text of byte b into out (NUL-terminated, at most 3 bytes with
+ * the NUL); returns its length. */
+size_t gb_byte_text(unsigned b, char *out);
+
 /* A tokenizer-only image of a byte-level BPE vocabulary (pre-tokenizer qwen2): the 256
  * bytes, then the extra tokens (raw bytes, under 32 each), then an end-of-text control
  * token, whose id it returns (-1 when memory runs out). */

@@ -205,19 +205,7 @@ static char *generate(tgram t, uint64_t seed, int64_t max_tokens, double *mask_s
             ok = false;
             break;
         }
-        int64_t pick = (int64_t)(rng_next(&rng) % (uint64_t)n), id = -1;
-        for (size_t w = 0; w < words && id < 0; w++) {
-            int c = __builtin_popcount(mask[w]);
-            if (pick >= c) {
-                pick -= c;
-                continue;
-            }
-            for (int bit = 0; bit < 32; bit++)
-                if (mask[w] >> bit & 1 && pick-- == 0) {
-                    id = (int64_t)w * 32 + bit;
-                    break;
-                }
-        }
+        int64_t id = cons_mask_nth(mask, words, (int64_t)(rng_next(&rng) % (uint64_t)n));
         if (cons_advance(m, (int32_t)id) != 0) {
             TU_CHECK(0, "seed %llu: allowed token %lld refused", (unsigned long long)seed,
                      (long long)id);

@@ -100,25 +100,6 @@ static void check_encode(const tok_vocab *v, const char *text, bool parse_specia
     tok_ids_free(&ids);
 }
 
-/* GPT-2's byte-to-unicode text of one byte. */
-static void byte_text(unsigned b, char *out) {
-    unsigned n = 0, cpt = b;
-    bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-    if (!printable) {
-        for (unsigned k = 0; k < b; k++)
-            if (!((k >= 0x21 && k <= 0x7E) || (k >= 0xA1 && k <= 0xAC) || k >= 0xAE)) n++;
-        cpt = 256 + n;
-    }
-    if (cpt < 0x80) {
-        out[0] = (char)cpt;
-        out[1] = 0;
-    } else {
-        out[0] = (char)(0xC0 | (cpt >> 6));
-        out[1] = (char)(0x80 | (cpt & 0x3F));
-        out[2] = 0;
-    }
-}
-
 /* A byte-level BPE vocab: the 256 byte tokens, then extra tokens, with merges. */
 static tok_vocab *bpe_vocab(const char *const *extra, const int32_t *extra_types, size_t n_extra,
                             const char *const *merges, size_t n_merges, chatd_error *err) {
@@ -126,7 +107,7 @@ static tok_vocab *bpe_vocab(const char *const *extra, const int32_t *extra_types
     const char *toks[256 + 16];
     int32_t types[256 + 16];
     for (unsigned b = 0; b < 256; b++) {
-        byte_text(b, bytes[b]);
+        gb_byte_text(b, bytes[b]);
         toks[b] = bytes[b];
         types[b] = 1;
     }

@@ -129,6 +129,9 @@ size_t cons_mask_words(const cons_matcher *m);
  * End-of-generation tokens are allowed when the output is complete. Returns how many
  * tokens are allowed (0 only if the budget cannot be met at all). */
 int64_t cons_allowed(cons_matcher *m, int64_t budget, uint32_t *mask);
+/* The id of the k-th allowed token (counting from 0 in id order) of a mask of words
+ * words, or -1 when fewer are allowed. */
+int32_t cons_mask_nth(const uint32_t *mask, size_t words, int64_t k);
 /* Advances over token id (an end-of-generation token is accepted when complete); 0, or
  * -1 when the token is not allowed (the matcher is then unchanged). */
 int cons_advance(cons_matcher *m, int32_t id);

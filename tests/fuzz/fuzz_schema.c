@@ -66,20 +66,7 @@ static void fuzz_generate(cons_program *p, const uint8_t *choice, size_t n_choic
         if (n < 0) fuzz_fail("cons_allowed failed");
         if (n == 0) fuzz_fail("nothing allowed before the output finished");
         uint8_t c = n_choice > 1 ? choice[1 + (size_t)step % (n_choice - 1)] : (uint8_t)step;
-        int64_t pick = c % n;
-        int32_t id = -1;
-        for (size_t w = 0; w < words && id < 0; w++) {
-            int k = __builtin_popcount(mask[w]);
-            if (pick >= k) {
-                pick -= k;
-                continue;
-            }
-            for (int bit = 0; bit < 32; bit++)
-                if (mask[w] >> bit & 1 && pick-- == 0) {
-                    id = (int32_t)(w * 32 + (size_t)bit);
-                    break;
-                }
-        }
+        int32_t id = cons_mask_nth(mask, words, c % n);
         if (cons_advance(m, id) != 0) fuzz_fail("an allowed token was refused");
         if (tok_is_eog(fuzz_tok, id)) {
             ended = true;
