@@ -2087,7 +2087,9 @@ int64_t cons_allowed(cons_matcher *m, int64_t budget, uint32_t *mask) {
             /* a string body: plain characters keep the state but for the count */
             gbits = cv->plain_bits;
             gmax = n->max < 0 ? -1 : n->max - f->count;
-            grem = st_rem(p, s);
+            /* what the class leaves at worst: a one-character token, which still counts
+             * towards minLength */
+            grem = st_rem(p, s) - (f->count < n->min ? 1 : 0);
             list = cv->str_walk;
             n_list = cv->n_str_walk;
         } else if (n->kind == K_OBJECT && f->phase == 2 && f->flags && !f->esc && !f->u8) {
