@@ -173,6 +173,9 @@ struct cons_matcher {
     int32_t n_cand;
 };
 
+static int utf8_lead(unsigned c, uint8_t *lo, uint8_t *hi);
+static bool utf8_valid(const unsigned char *s, size_t n);
+
 /* ------------------------------------------------------------------------------------ */
 /* building a grammar */
 
@@ -305,6 +308,8 @@ cons_node cons_literals(cons_grammar *g, const char *const *json_texts, size_t n
     for (size_t i = 0; i < n; i++) {
         size_t len = json_texts[i] ? strlen(json_texts[i]) : 0;
         if (len == 0) return gram_fail(g, "an enum value is empty");
+        if (!utf8_valid((const unsigned char *)json_texts[i], len))
+            return gram_fail(g, "an enum value is not valid UTF-8");
         if (gram_str(g, json_texts[i], len) < 0) return -1;
     }
     g->nodes[node].first = first;
@@ -345,6 +350,25 @@ cons_node cons_object(cons_grammar *g, cons_node additional) {
     return n;
 }
 
+/* True when s[0..n) is valid UTF-8. */
+static bool utf8_valid(const unsigned char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        uint8_t lo, hi;
+        int k = utf8_lead(s[i], &lo, &hi);
+        if (!k || i + (size_t)k > n) return false;
+        for (int j = 1; j < k; j++) {
+            unsigned d = s[i + (size_t)j];
+            if (d < (j == 1 ? lo : 0x80) || d > (j == 1 ? hi : 0xBF)) return false;
+        }
+        i += (size_t)k;
+    }
+    return true;
+}
+
 /* Appends name to b as the inside of a JSON string; false when it does not fit. */
 static bool json_escape(const char *name, char *b, size_t cap, size_t *len) {
     size_t o = 0;
@@ -377,6 +401,8 @@ int cons_object_prop(cons_grammar *g, cons_node object, const char *name, cons_n
         return gram_fail(g, "property added to a node that is not an object");
     if (!gram_valid(g, value)) return gram_fail(g, "invalid property value node");
     if (!name) return gram_fail(g, "property without a name");
+    if (!utf8_valid((const unsigned char *)name, strlen(name)))
+        return gram_fail(g, "a property name is not valid UTF-8");
     if (g->nodes[object].n >= CONS_MAX_PROPS) return gram_fail(g, "too many properties");
     char esc[512];
     size_t len;
@@ -1604,24 +1630,26 @@ static void st_feed(const cons_program *p, cons_state *s, int c, cons_out *out) 
                 if (!st_push(p, s, f->prop >= 0 ? p->props[f->prop].value : n->child)) return;
                 continue;
             case 2: {
-                bool free_ok = f->flags != 0, closes = false, starts;
+                /* the key may be a declared name (raw bytes compared; names are escaped
+                 * and valid UTF-8, so a complete one leaves no escape or character open)
+                 * and, with additionalProperties, any string (JSON string rules) */
+                bool free_ok = f->flags != 0, free_closes = false, starts;
                 if (free_ok) {
                     cons_frame t = *f;
-                    free_ok = str_body(&t, c, &closes, &starts);
+                    free_ok = str_body(&t, c, &free_closes, &starts);
                     f->esc = t.esc;
                     f->u8 = t.u8;
                     f->u8lo = t.u8lo;
                     f->u8hi = t.u8hi;
-                } else {
-                    closes = c == '"';
                 }
-                if (closes) {
+                if (c == '"') {
                     int32_t exact = -1;
                     if (f->lo < f->hi && p->props[f->lo].len == (size_t)f->pos) exact = f->lo;
                     if (exact >= 0 && f->seen >> (exact - n->first) & 1) return; /* repeat */
-                    if (exact < 0 && !f->flags) return;
+                    if (exact < 0 && !(free_ok && free_closes)) return;
                     f->prop = exact;
                     if (exact >= 0) f->seen |= 1ull << (exact - n->first);
+                    f->esc = f->u8 = 0;
                     f->phase = 3;
                     f->ws = 0;
                     out_push(out, s);
