@@ -1293,388 +1293,392 @@ static bool obj_key_start(const cons_gnode *n, cons_frame *f) {
     return f->flags || key_viable(n, f);
 }
 
+/* What feeding one byte to a state's top frame did. */
+typedef enum feed_result {
+    FEED_DROP,  /* nothing to keep: the byte cannot come here, or forks took care of it */
+    FEED_TAKEN, /* the byte was consumed: keep the state */
+    FEED_AGAIN  /* the top frame changed without consuming the byte: feed it again */
+} feed_result;
+
+/* Optional whitespace: takes whitespace, ends at anything else. */
+static feed_result feed_ws(const cons_program *p, cons_state *s, cons_frame *f, int c) {
+    if (is_ws(c) && f->ws < CONS_MAX_WS) {
+        f->ws++;
+        return FEED_TAKEN;
+    }
+    st_pop_done(p, s);
+    return FEED_AGAIN;
+}
+
+/* Exact text. */
+static feed_result feed_text(const cons_program *p, cons_state *s, cons_frame *f,
+                             const cons_gnode *n, int c) {
+    const cons_str *t = &p->strs[n->first];
+    if ((unsigned char)t->s[f->pos] != c) return FEED_DROP;
+    if ((size_t)++f->pos == t->len) st_pop_done(p, s);
+    return FEED_TAKEN;
+}
+
+/* Free text up to a terminator: pos is the longest prefix of the terminator that ends
+ * the text so far. */
+static feed_result feed_until(const cons_program *p, cons_state *s, cons_frame *f,
+                              const cons_gnode *n, int c) {
+    const cons_str *t = &p->strs[n->first];
+    if ((unsigned char)t->s[f->pos] == c) {
+        if ((size_t)++f->pos == t->len) st_pop_done(p, s);
+        return FEED_TAKEN;
+    }
+    int k = f->pos;
+    for (; k > 0; k--) {
+        if ((unsigned char)t->s[k - 1] != c) continue;
+        if (memcmp(t->s, t->s + f->pos - k + 1, (size_t)k - 1) == 0) break;
+    }
+    f->pos = k;
+    return FEED_TAKEN;
+}
+
+/* A sequence: pushes its next item (pos counts the items begun). */
+static feed_result feed_seq(const cons_program *p, cons_state *s, cons_frame *f,
+                            const cons_gnode *n) {
+    if (f->pos >= n->n) {
+        st_pop_done(p, s);
+        return FEED_AGAIN;
+    }
+    return st_push(p, s, p->kids[n->first + f->pos++]) ? FEED_AGAIN : FEED_DROP;
+}
+
+/* One of several alternatives: one state per alternative, each fed the byte. */
+static feed_result feed_any_of(const cons_program *p, const cons_state *s, const cons_gnode *n,
+                               int c, cons_out *out) {
+    for (int32_t k = 0; k < n->n; k++) {
+        cons_state t;
+        memcpy(&t, s, STATE_SIZE(s->depth));
+        t.depth--;
+        if (st_push(p, &t, p->kids[n->first + k])) st_feed(p, &t, c, out);
+    }
+    return FEED_DROP;
+}
+
+/* Repetition. Phases: 0 before the first item, 1 in an item, 2 after an item, 3 in a
+ * separator, 4 after one. Where it may both stop and go on, a fork stops. */
+static feed_result feed_repeat(const cons_program *p, cons_state *s, cons_frame *f,
+                               const cons_gnode *n, int c, cons_out *out) {
+    if (f->phase == 4) { /* after a separator an item must follow */
+        f->phase = 1;
+        return st_push(p, s, n->child) ? FEED_AGAIN : FEED_DROP;
+    }
+    bool can_end = f->count >= n->min, can_more = n->max < 0 || f->count < n->max;
+    if (can_end && can_more) st_fork_end(p, s, c, out);
+    if (!can_more) {
+        st_pop_done(p, s);
+        return FEED_AGAIN;
+    }
+    bool sep = f->phase == 2 && n->sep >= 0;
+    f->phase = sep ? 3 : 1;
+    return st_push(p, s, sep ? n->sep : n->child) ? FEED_AGAIN : FEED_DROP;
+}
+
+/* A free value: its first byte says which shape it takes. */
+static feed_result feed_any(const cons_program *p, cons_frame *f, int c) {
+    if (c == '{' || c == '[') {
+        if (f->anyd >= CONS_MAX_ANY_DEPTH) return FEED_DROP;
+        f->node = c == '{' ? p->any_obj : p->any_arr;
+    } else if (c == '"') {
+        f->node = p->any_str;
+    } else if (c == '-' || is_digit(c)) {
+        f->node = p->any_num;
+    } else if (c == 't' || c == 'f' || c == 'n') {
+        f->node = p->any_lit;
+        f->lo = p->nodes[p->any_lit].first;
+        f->hi = f->lo + p->nodes[p->any_lit].n;
+    } else {
+        return FEED_DROP;
+    }
+    return FEED_AGAIN;
+}
+
+/* One of a sorted set of JSON texts: [lo, hi) are those that match so far. */
+static feed_result feed_literals(const cons_program *p, cons_state *s, cons_frame *f, int c) {
+    int32_t lo = -1, hi = -1;
+    for (int32_t k = f->lo; k < f->hi; k++) {
+        const cons_str *t = &p->strs[k];
+        bool m = t->len > (size_t)f->pos && (unsigned char)t->s[f->pos] == c;
+        if (m && lo < 0) lo = k;
+        if (m) hi = k + 1;
+    }
+    if (lo < 0) {
+        if (p->strs[f->lo].len != (size_t)f->pos) return FEED_DROP;
+        st_pop_done(p, s); /* a complete value, and c is the parent's */
+        return FEED_AGAIN;
+    }
+    f->lo = lo;
+    f->hi = hi;
+    f->pos++;
+    if (hi - lo == 1 && p->strs[lo].len == (size_t)f->pos) st_pop_done(p, s);
+    return FEED_TAKEN;
+}
+
+/* A JSON string: phase 0 before the opening quote, 1 inside (count characters). */
+static feed_result feed_string(const cons_program *p, cons_state *s, cons_frame *f,
+                               const cons_gnode *n, int c) {
+    if (f->phase == 0) {
+        if (c != '"') return FEED_DROP;
+        f->phase = 1;
+        return FEED_TAKEN;
+    }
+    if (n->fmt) {
+        if (c == '"') {
+            if (!fmt_done(n->fmt, f)) return FEED_DROP;
+            st_pop_done(p, s);
+            return FEED_TAKEN;
+        }
+        bool tail = (n->fmt == CONS_FMT_TIME || n->fmt == CONS_FMT_DATE_TIME) &&
+                    f->pos >= fmt_len[n->fmt] - 1;
+        if ((!tail && f->pos >= fmt_len[n->fmt]) || !fmt_ok(n->fmt, f, c)) return FEED_DROP;
+        if (!tail) f->pos++;
+        return FEED_TAKEN;
+    }
+    bool closes, starts;
+    if (!str_body(f, c, &closes, &starts)) return FEED_DROP;
+    if (closes) {
+        if (f->count < n->min) return FEED_DROP;
+        st_pop_done(p, s);
+    } else if (starts) {
+        if (n->max >= 0 && f->count >= n->max) return FEED_DROP;
+        f->count++;
+    }
+    return FEED_TAKEN;
+}
+
+/* A JSON number or integer. Phases: 0 start, 1 after '-', 2 integer digits, 3 after a
+ * leading 0, 4 after '.', 5 fraction digits, 6 after 'e', 7 after the exponent's sign,
+ * 8 exponent digits. An integer's prefix must stay extendable into [min, max]. */
+static feed_result feed_number(const cons_program *p, cons_state *s, cons_frame *f,
+                               const cons_gnode *n, int c) {
+    bool integer = n->kind == K_INTEGER;
+    int d = c - '0';
+    switch (f->phase) {
+    case 0:
+    case 1:
+        if (f->phase == 0 && c == '-') {
+            if (integer && int_more_digits(n->min, n->max, true, 0, 0) < 0) return FEED_DROP;
+            f->flags = 1;
+            f->phase = 1;
+            return FEED_TAKEN;
+        }
+        if (!is_digit(c) || (d == 0 && f->flags && integer)) return FEED_DROP; /* no -0 */
+        if (integer && int_more_digits(n->min, n->max, f->flags, d, 1) < 0) return FEED_DROP;
+        f->phase = d == 0 ? 3 : 2;
+        f->count = 1;
+        f->value = d;
+        return FEED_TAKEN;
+    case 2:
+    case 3:
+        if (is_digit(c) && f->phase == 2 && f->count < CONS_MAX_DIGITS) {
+            int64_t v = f->value * 10 + d;
+            if (integer && int_more_digits(n->min, n->max, f->flags, v, f->count + 1) < 0)
+                return FEED_DROP;
+            f->value = v;
+            f->count++;
+            return FEED_TAKEN;
+        }
+        if (!integer && (c == '.' || c == 'e' || c == 'E')) {
+            f->phase = c == '.' ? 4 : 6;
+            return FEED_TAKEN;
+        }
+        if (integer && int_more_digits(n->min, n->max, f->flags, f->value, f->count) != 0)
+            return FEED_DROP;
+        break;
+    case 4:
+    case 7:
+        if (!is_digit(c)) return FEED_DROP;
+        f->phase = f->phase == 4 ? 5 : 8;
+        f->count = 1;
+        return FEED_TAKEN;
+    case 5:
+        if (is_digit(c) && f->count < CONS_MAX_DIGITS) {
+            f->count++;
+            return FEED_TAKEN;
+        }
+        if (c == 'e' || c == 'E') {
+            f->phase = 6;
+            return FEED_TAKEN;
+        }
+        break;
+    case 6:
+        if (c == '+' || c == '-') {
+            f->phase = 7;
+            return FEED_TAKEN;
+        }
+        if (!is_digit(c)) return FEED_DROP;
+        f->phase = 8;
+        f->count = 1;
+        return FEED_TAKEN;
+    default: /* 8 */
+        if (is_digit(c) && f->count < 3) {
+            f->count++;
+            return FEED_TAKEN;
+        }
+        break;
+    }
+    st_pop_done(p, s); /* the number is complete; c belongs to what follows */
+    return FEED_AGAIN;
+}
+
+/* A JSON array. Phases: 0 before '[', 1 after it, 2 in an item, 3 after an item, 4 after
+ * a comma. */
+static feed_result feed_array(const cons_program *p, cons_state *s, cons_frame *f,
+                              const cons_gnode *n, int c) {
+    if (f->phase == 0) {
+        if (c != '[') return FEED_DROP;
+        f->phase = 1;
+        return FEED_TAKEN;
+    }
+    if (f->phase == 2) return FEED_DROP; /* an item is on top while it is open */
+    if (is_ws(c)) return json_gap(f, c) ? FEED_TAKEN : FEED_DROP;
+    f->ws = 0;
+    if (c == ']' && f->phase != 4) {
+        if (f->count < n->min) return FEED_DROP;
+        st_pop_done(p, s);
+        return FEED_TAKEN;
+    }
+    if (f->phase == 3) {
+        if (c != ',' || (n->max >= 0 && f->count >= n->max)) return FEED_DROP;
+        f->phase = 4;
+        return FEED_TAKEN;
+    }
+    if (n->max == 0) return FEED_DROP;
+    f->phase = 2;
+    return st_push(p, s, n->child) ? FEED_AGAIN : FEED_DROP;
+}
+
+/* Inside an object's key: a declared name (raw bytes compared; names are escaped and
+ * valid UTF-8, so a complete one leaves no escape or character open) and, with
+ * additionalProperties, any string (JSON string rules). */
+static feed_result feed_key(const cons_program *p, cons_frame *f, const cons_gnode *n, int c) {
+    bool free_ok = f->flags != 0, free_closes = false, starts;
+    if (free_ok) {
+        cons_frame t = *f;
+        free_ok = str_body(&t, c, &free_closes, &starts);
+        f->esc = t.esc;
+        f->u8 = t.u8;
+        f->u8lo = t.u8lo;
+        f->u8hi = t.u8hi;
+    }
+    if (c == '"') {
+        int32_t exact = -1;
+        if (f->lo < f->hi && p->props[f->lo].len == (size_t)f->pos) exact = f->lo;
+        if (exact >= 0 && f->seen >> (exact - n->first) & 1) return FEED_DROP; /* repeated */
+        if (exact < 0 && !(free_ok && free_closes)) return FEED_DROP;
+        f->prop = exact;
+        if (exact >= 0) f->seen |= 1ull << (exact - n->first);
+        f->esc = f->u8 = 0;
+        f->phase = 3;
+        f->ws = 0;
+        return FEED_TAKEN;
+    }
+    int32_t lo = -1, hi = -1;
+    for (int32_t k = f->lo; k < f->hi; k++) {
+        const cons_prop *pr = &p->props[k];
+        bool m = pr->len > (size_t)f->pos && (unsigned char)pr->name[f->pos] == c;
+        if (m && lo < 0) lo = k;
+        if (m) hi = k + 1;
+    }
+    f->lo = lo < 0 ? f->hi : lo;
+    f->hi = lo < 0 ? f->hi : hi;
+    f->pos++;
+    f->flags = free_ok;
+    return f->flags || key_viable(n, f) ? FEED_TAKEN : FEED_DROP;
+}
+
+/* A JSON object. Phases: 0 before '{', 1 after it, 2 in a key, 3 after a key, 4 after
+ * ':', 5 in a value, 6 after a value, 7 after a comma. */
+static feed_result feed_object(const cons_program *p, cons_state *s, cons_frame *f,
+                               const cons_gnode *n, int c) {
+    if (f->phase == 0) {
+        if (c != '{') return FEED_DROP;
+        f->phase = 1;
+        return FEED_TAKEN;
+    }
+    if (f->phase == 2) return feed_key(p, f, n, c);
+    if (f->phase == 5) return FEED_DROP; /* the value is on top while it is open */
+    if (is_ws(c)) return json_gap(f, c) ? FEED_TAKEN : FEED_DROP;
+    f->ws = 0;
+    if (c == '}' && (f->phase == 1 || f->phase == 6)) {
+        if (n->req & ~f->seen) return FEED_DROP;
+        st_pop_done(p, s);
+        return FEED_TAKEN;
+    }
+    switch (f->phase) {
+    case 1:
+    case 7:
+        return c == '"' && obj_key_start(n, f) ? FEED_TAKEN : FEED_DROP;
+    case 3:
+        if (c != ':') return FEED_DROP;
+        f->phase = 4;
+        return FEED_TAKEN;
+    case 4:
+        f->phase = 5;
+        return st_push(p, s, f->prop >= 0 ? p->props[f->prop].value : n->child) ? FEED_AGAIN
+                                                                                : FEED_DROP;
+    default: {                     /* 6 */
+        bool more = n->child >= 0; /* anything left to add? */
+        for (int32_t k = 0; k < n->n && !more; k++)
+            if (!(f->seen >> k & 1)) more = true;
+        if (c != ',' || !more) return FEED_DROP;
+        f->phase = 7;
+        return FEED_TAKEN;
+    }
+    }
+}
+
 /* Feeds byte c to state s (modified); every state that results goes to out. */
 static void st_feed(const cons_program *p, cons_state *s, int c, cons_out *out) {
-    for (int guard = 0; guard < CONS_MAX_STEPS; guard++) {
-        if (s->depth == 0) return; /* complete: nothing may follow */
+    for (int guard = 0; guard < CONS_MAX_STEPS && s->depth > 0; guard++) {
         cons_frame *f = &s->f[s->depth - 1];
         const cons_gnode *n = &p->nodes[f->node];
+        feed_result r = FEED_DROP;
         switch (n->kind) {
         case K_WS:
-            if (is_ws(c) && f->ws < CONS_MAX_WS) {
-                f->ws++;
-                out_push(out, s);
-                return;
-            }
-            st_pop_done(p, s);
-            continue;
-
-        case K_TEXT: {
-            const cons_str *t = &p->strs[n->first];
-            if ((unsigned char)t->s[f->pos] != c) return;
-            if ((size_t)++f->pos == t->len) st_pop_done(p, s);
-            out_push(out, s);
-            return;
-        }
-
-        case K_UNTIL: {
-            const cons_str *t = &p->strs[n->first];
-            if ((unsigned char)t->s[f->pos] == c) {
-                if ((size_t)++f->pos == t->len) st_pop_done(p, s);
-            } else {
-                /* the longest prefix of the terminator that ends the text seen so far */
-                int k = f->pos;
-                for (; k > 0; k--) {
-                    if ((unsigned char)t->s[k - 1] != c) continue;
-                    if (memcmp(t->s, t->s + f->pos - k + 1, (size_t)k - 1) == 0) break;
-                }
-                f->pos = k;
-            }
-            out_push(out, s);
-            return;
-        }
-
+            r = feed_ws(p, s, f, c);
+            break;
+        case K_TEXT:
+            r = feed_text(p, s, f, n, c);
+            break;
+        case K_UNTIL:
+            r = feed_until(p, s, f, n, c);
+            break;
         case K_SEQ:
-            if (f->pos >= n->n) {
-                st_pop_done(p, s);
-                continue;
-            }
-            if (!st_push(p, s, p->kids[n->first + f->pos++])) return;
-            continue;
-
+            r = feed_seq(p, s, f, n);
+            break;
         case K_ANYOF:
-            for (int32_t k = 0; k < n->n; k++) {
-                cons_state t;
-                memcpy(&t, s, STATE_SIZE(s->depth));
-                t.depth--;
-                if (st_push(p, &t, p->kids[n->first + k])) st_feed(p, &t, c, out);
-            }
-            return;
-
-        case K_REPEAT: {
-            bool can_end = f->count >= n->min;
-            bool can_more = n->max < 0 || f->count < n->max;
-            if (f->phase == 0 || f->phase == 2) {
-                if (can_end && can_more) st_fork_end(p, s, c, out);
-                if (!can_more) {
-                    st_pop_done(p, s);
-                    continue;
-                }
-                if (f->phase == 2 && n->sep >= 0) {
-                    f->phase = 3;
-                    if (!st_push(p, s, n->sep)) return;
-                } else {
-                    f->phase = 1;
-                    if (!st_push(p, s, n->child)) return;
-                }
-                continue;
-            }
-            /* phase 4: after a separator, an item must follow */
-            f->phase = 1;
-            if (!st_push(p, s, n->child)) return;
-            continue;
-        }
-
+            r = feed_any_of(p, s, n, c, out);
+            break;
+        case K_REPEAT:
+            r = feed_repeat(p, s, f, n, c, out);
+            break;
         case K_ANY:
-            if (c == '{' || c == '[') {
-                if (f->anyd >= CONS_MAX_ANY_DEPTH) return;
-                f->node = c == '{' ? p->any_obj : p->any_arr;
-            } else if (c == '"') {
-                f->node = p->any_str;
-            } else if (c == '-' || is_digit(c)) {
-                f->node = p->any_num;
-            } else if (c == 't' || c == 'f' || c == 'n') {
-                f->node = p->any_lit;
-                f->lo = p->nodes[p->any_lit].first;
-                f->hi = f->lo + p->nodes[p->any_lit].n;
-            } else {
-                return;
-            }
-            continue;
-
-        case K_LITERALS: {
-            int32_t lo = -1, hi = -1;
-            for (int32_t k = f->lo; k < f->hi; k++) {
-                const cons_str *t = &p->strs[k];
-                bool m = t->len > (size_t)f->pos && (unsigned char)t->s[f->pos] == c;
-                if (m && lo < 0) lo = k;
-                if (m) hi = k + 1;
-            }
-            if (lo < 0) {
-                if (p->strs[f->lo].len != (size_t)f->pos) return;
-                st_pop_done(p, s); /* a complete value, and c is the parent's */
-                continue;
-            }
-            f->lo = lo;
-            f->hi = hi;
-            f->pos++;
-            if (hi - lo == 1 && p->strs[lo].len == (size_t)f->pos) st_pop_done(p, s);
-            out_push(out, s);
-            return;
-        }
-
-        case K_STRING: {
-            if (f->phase == 0) {
-                if (c != '"') return;
-                f->phase = 1;
-                out_push(out, s);
-                return;
-            }
-            if (n->fmt) {
-                if (c == '"') {
-                    if (!fmt_done(n->fmt, f)) return;
-                    st_pop_done(p, s);
-                } else {
-                    bool tail = (n->fmt == CONS_FMT_TIME || n->fmt == CONS_FMT_DATE_TIME) &&
-                                f->pos >= fmt_len[n->fmt] - 1;
-                    if (!tail && f->pos >= fmt_len[n->fmt]) return;
-                    if (!fmt_ok(n->fmt, f, c)) return;
-                    if (!tail) f->pos++;
-                }
-                out_push(out, s);
-                return;
-            }
-            bool closes, starts;
-            if (!str_body(f, c, &closes, &starts)) return;
-            if (closes) {
-                if (f->count < n->min) return;
-                st_pop_done(p, s);
-            } else if (starts) {
-                if (n->max >= 0 && f->count >= n->max) return;
-                f->count++;
-            }
-            out_push(out, s);
-            return;
-        }
-
+            r = feed_any(p, f, c);
+            break;
+        case K_LITERALS:
+            r = feed_literals(p, s, f, c);
+            break;
+        case K_STRING:
+            r = feed_string(p, s, f, n, c);
+            break;
         case K_NUMBER:
-        case K_INTEGER: {
-            bool integer = n->kind == K_INTEGER;
-            int d = c - '0';
-            switch (f->phase) {
-            case 0:
-            case 1:
-                if (f->phase == 0 && c == '-') {
-                    if (integer && int_more_digits(n->min, n->max, true, 0, 0) < 0) return;
-                    f->flags = 1;
-                    f->phase = 1;
-                    out_push(out, s);
-                    return;
-                }
-                if (!is_digit(c)) return;
-                if (d == 0 && f->flags && integer) return; /* no -0 */
-                if (integer && int_more_digits(n->min, n->max, f->flags, d, 1) < 0) return;
-                f->phase = d == 0 ? 3 : 2;
-                f->count = 1;
-                f->value = d;
-                out_push(out, s);
-                return;
-            case 2:
-            case 3:
-                if (is_digit(c) && f->phase == 2 && f->count < CONS_MAX_DIGITS) {
-                    int64_t v = f->value * 10 + d;
-                    if (integer && int_more_digits(n->min, n->max, f->flags, v, f->count + 1) < 0)
-                        return;
-                    f->value = v;
-                    f->count++;
-                    out_push(out, s);
-                    return;
-                }
-                if (!integer && c == '.') {
-                    f->phase = 4;
-                    out_push(out, s);
-                    return;
-                }
-                if (!integer && (c == 'e' || c == 'E')) {
-                    f->phase = 6;
-                    out_push(out, s);
-                    return;
-                }
-                if (integer && int_more_digits(n->min, n->max, f->flags, f->value, f->count) != 0)
-                    return;
-                st_pop_done(p, s);
-                continue;
-            case 4:
-                if (!is_digit(c)) return;
-                f->phase = 5;
-                f->count = 1;
-                out_push(out, s);
-                return;
-            case 5:
-                if (is_digit(c) && f->count < CONS_MAX_DIGITS) {
-                    f->count++;
-                    out_push(out, s);
-                    return;
-                }
-                if (c == 'e' || c == 'E') {
-                    f->phase = 6;
-                    out_push(out, s);
-                    return;
-                }
-                st_pop_done(p, s);
-                continue;
-            case 6:
-                if (c == '+' || c == '-') {
-                    f->phase = 7;
-                    out_push(out, s);
-                    return;
-                }
-                /* fall through */
-            case 7:
-                if (!is_digit(c)) return;
-                f->phase = 8;
-                f->count = 1;
-                out_push(out, s);
-                return;
-            default: /* 8: exponent digits */
-                if (is_digit(c) && f->count < 3) {
-                    f->count++;
-                    out_push(out, s);
-                    return;
-                }
-                st_pop_done(p, s);
-                continue;
-            }
-        }
-
+        case K_INTEGER:
+            r = feed_number(p, s, f, n, c);
+            break;
         case K_ARRAY:
-            switch (f->phase) {
-            case 0:
-                if (c != '[') return;
-                f->phase = 1;
-                out_push(out, s);
-                return;
-            case 1:
-            case 3:
-            case 4:
-                if (is_ws(c)) {
-                    if (!json_gap(f, c)) return;
-                    out_push(out, s);
-                    return;
-                }
-                if (c == ']' && f->phase != 4) {
-                    if (f->count < n->min) return;
-                    st_pop_done(p, s);
-                    out_push(out, s);
-                    return;
-                }
-                if (f->phase == 3) {
-                    if (c != ',' || (n->max >= 0 && f->count >= n->max)) return;
-                    f->phase = 4;
-                    f->ws = 0;
-                    out_push(out, s);
-                    return;
-                }
-                if (n->max == 0) return;
-                f->phase = 2;
-                f->ws = 0;
-                if (!st_push(p, s, n->child)) return;
-                continue;
-            default:
-                return;
-            }
-
+            r = feed_array(p, s, f, n, c);
+            break;
         case K_OBJECT:
-            switch (f->phase) {
-            case 0:
-                if (c != '{') return;
-                f->phase = 1;
-                out_push(out, s);
-                return;
-            case 1:
-            case 3:
-            case 4:
-            case 6:
-            case 7:
-                if (is_ws(c)) {
-                    if (!json_gap(f, c)) return;
-                    out_push(out, s);
-                    return;
-                }
-                f->ws = 0;
-                if (f->phase == 1 || f->phase == 7) {
-                    if (c == '}' && f->phase == 1) {
-                        if (n->req & ~f->seen) return;
-                        st_pop_done(p, s);
-                        out_push(out, s);
-                        return;
-                    }
-                    if (c != '"' || !obj_key_start(n, f)) return;
-                    out_push(out, s);
-                    return;
-                }
-                if (f->phase == 3) {
-                    if (c != ':') return;
-                    f->phase = 4;
-                    out_push(out, s);
-                    return;
-                }
-                if (f->phase == 6) {
-                    if (c == '}') {
-                        if (n->req & ~f->seen) return;
-                        st_pop_done(p, s);
-                        out_push(out, s);
-                        return;
-                    }
-                    if (c != ',') return;
-                    bool more = n->child >= 0;
-                    for (int32_t k = 0; k < n->n && !more; k++)
-                        if (!(f->seen >> k & 1)) more = true;
-                    if (!more) return;
-                    f->phase = 7;
-                    out_push(out, s);
-                    return;
-                }
-                /* phase 4: the value */
-                f->phase = 5;
-                if (!st_push(p, s, f->prop >= 0 ? p->props[f->prop].value : n->child)) return;
-                continue;
-            case 2: {
-                /* the key may be a declared name (raw bytes compared; names are escaped
-                 * and valid UTF-8, so a complete one leaves no escape or character open)
-                 * and, with additionalProperties, any string (JSON string rules) */
-                bool free_ok = f->flags != 0, free_closes = false, starts;
-                if (free_ok) {
-                    cons_frame t = *f;
-                    free_ok = str_body(&t, c, &free_closes, &starts);
-                    f->esc = t.esc;
-                    f->u8 = t.u8;
-                    f->u8lo = t.u8lo;
-                    f->u8hi = t.u8hi;
-                }
-                if (c == '"') {
-                    int32_t exact = -1;
-                    if (f->lo < f->hi && p->props[f->lo].len == (size_t)f->pos) exact = f->lo;
-                    if (exact >= 0 && f->seen >> (exact - n->first) & 1) return; /* repeat */
-                    if (exact < 0 && !(free_ok && free_closes)) return;
-                    f->prop = exact;
-                    if (exact >= 0) f->seen |= 1ull << (exact - n->first);
-                    f->esc = f->u8 = 0;
-                    f->phase = 3;
-                    f->ws = 0;
-                    out_push(out, s);
-                    return;
-                }
-                int32_t lo = -1, hi = -1;
-                for (int32_t k = f->lo; k < f->hi; k++) {
-                    const cons_prop *pr = &p->props[k];
-                    bool m = pr->len > (size_t)f->pos && (unsigned char)pr->name[f->pos] == c;
-                    if (m && lo < 0) lo = k;
-                    if (m) hi = k + 1;
-                }
-                f->lo = lo < 0 ? f->hi : lo;
-                f->hi = lo < 0 ? f->hi : hi;
-                f->pos++;
-                f->flags = free_ok;
-                if (!f->flags && !key_viable(n, f)) return;
-                out_push(out, s);
-                return;
-            }
-            default:
-                return;
-            }
+            r = feed_object(p, s, f, n, c);
+            break;
         }
-        return;
+        if (r == FEED_TAKEN) out_push(out, s);
+        if (r != FEED_AGAIN) return;
     }
 }
 
