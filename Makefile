@@ -29,7 +29,7 @@ test: build
 test-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHATD_SANITIZE=address,undefined >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
-	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CHATD_TEST_SEEDS=3 ctest --output-on-failure -j$(JOBS)
 
 # The threaded parts (thread pool, forward pass, scheduler) under ThreadSanitizer.
 TSAN_TESTS ?= test_sampler|test_sched|test_batching.stories260K|test_forward.stories260K.gguf_q8_2

@@ -27,9 +27,13 @@ const MODELS = [
 ];
 // one compute thread each: the three servers work at the same time (see below)
 const SERVER_ARGS = ['--model-alias', 'tiny', '--parallel', '4', '--ctx-size', '2048', '--threads', '1'];
-const TOOL_SEEDS = [1, 2, 3, 4, 5, 6, 7, 8];
+// CHATD_TEST_SEEDS (set by the sanitizer run, where every token costs several times more)
+// caps how many seeds each property is checked over
+const MAX_SEEDS = Number(process.env.CHATD_TEST_SEEDS) || Infinity;
+const seeds = (...v) => v.slice(0, Math.max(2, Math.min(v.length, MAX_SEEDS)));
+const TOOL_SEEDS = seeds(1, 2, 3, 4, 5, 6, 7, 8);
 const STREAM_SEEDS = TOOL_SEEDS.slice(0, 4); // of these, the first four are also streamed (run time)
-const JSON_SEEDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+const JSON_SEEDS = seeds(1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
 const SPLIT_SEEDS = [11, 12, 13]; // streamed vs non-streamed reasoning split
 const JSON_TOKENS = 48;
 const SCHEMA_TOKENS = 72; // the shortest valid order is ~50 tokens
@@ -240,7 +244,7 @@ describe('tools, structured output and reasoning', { concurrency: true }, () => 
         }
         // over 8 seeds both tools get called (the model's choice, but a fixed one for these seeds)
         console.log(`# ${M.file} required: tools called over the seeds: ${[...seen].join(', ')}`);
-        assert.deepEqual([...seen].sort(), ['book_return', 'get_weather']);
+        if (TOOL_SEEDS.length >= 8) assert.deepEqual([...seen].sort(), ['book_return', 'get_weather']);
         // one call only, even when the model may not stop (its end-of-generation tokens banned)
         const single = await Promise.all([1, 2].map((seed) => client.chat.completions.create(
           { ...requiredReq(seed), parallel_tool_calls: false, logit_bias: NO_EOG })));
