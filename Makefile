@@ -32,7 +32,7 @@ test-asan: deps
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CHATD_TEST_SEEDS=3 ctest --output-on-failure -j$(JOBS)
 
 # The threaded parts (thread pool, forward pass, scheduler) under ThreadSanitizer.
-TSAN_TESTS ?= test_sampler|test_sched|test_batching.stories260K|test_forward.stories260K.gguf_q8_2
+TSAN_TESTS ?= test_sampler|test_sched|test_batching.stories260K|test_forward.stories260K.gguf_q8_2|test_forward.qwen2-tiny-q8_0.gguf_float_2
 test-tsan: deps
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHATD_SANITIZE=thread >/dev/null
 	@cmake --build build-tsan -j$(JOBS)

@@ -10,16 +10,18 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define FWD_PANEL          128 /* weight rows dequantized at a time for the BLAS path */
 #define FWD_BLAS_MIN_BATCH 32  /* default: batches this large use BLAS */
+#define FWD_SLOTS          4   /* chunk counters of the BLAS path, used in turn */
 
 /* What one compute thread owns. */
 typedef struct fwd_thread {
     float *panel;  /* [FWD_PANEL][max_in] dequantized weight rows */
-    float *scores; /* [max_ctx] attention weights */
+    float *scores; /* [group][max_ctx] attention weights of the heads sharing a KV head */
     float *rope;   /* [n_rot] cos, sin pairs for one position */
     /* which activations c->act / c->xr currently hold, so Q, K and V (and gate and up)
      * quantize their shared input once; every thread updates its copy in lockstep */
@@ -27,6 +29,10 @@ typedef struct fwd_thread {
     uint32_t act_type;
     uint64_t act_epoch;
     uint64_t epoch; /* bumped whenever an activation buffer is rewritten */
+    /* chunk claiming of the BLAS path (fwd_claim): BLAS matmuls so far in this job, and where
+     * each counter slot stood before its current (or next) loop */
+    uint64_t n_loops;
+    int64_t slot_base[FWD_SLOTS];
 } fwd_thread;
 
 struct fwd_ctx {
@@ -49,6 +55,8 @@ struct fwd_ctx {
     uint8_t *act;        /* [max_batch][act_row] quantized activations */
     float *rope_factors; /* [n_rot / 2] llama3 frequency factors (1 when absent) */
     fwd_thread *threads; /* [pool size] */
+    /* next chunk of the BLAS matmuls, one counter per slot (fwd_claim); zeroed per job */
+    atomic_llong chunk_next[FWD_SLOTS];
     /* the running job */
     const fwd_batch *b;
     float *logits;
@@ -114,7 +122,8 @@ fwd_ctx *fwd_create(const model *m, pool *p, kv_pool *kv, const fwd_options *o, 
     c->threads = fwd_alloc((size_t)nth, sizeof(fwd_thread), &ok);
     for (int i = 0; ok && i < nth; i++) {
         c->threads[i].panel = fwd_alloc((size_t)(FWD_PANEL * c->max_in), sizeof(float), &ok);
-        c->threads[i].scores = fwd_alloc((size_t)o->max_ctx, sizeof(float), &ok);
+        c->threads[i].scores =
+            fwd_alloc((size_t)(o->max_ctx * (hp->n_head / hp->n_head_kv)), sizeof(float), &ok);
         c->threads[i].rope = fwd_alloc((size_t)hp->n_rot, sizeof(float), &ok);
     }
     if (!ok) {
@@ -156,6 +165,18 @@ void fwd_free(fwd_ctx *c) {
 
 /* ---- matrix products ---- */
 
+/* The BLAS path hands out chunks of weight rows through shared counters: the next chunk index of
+ * the current matmul is an atomic increment. Counters are never reset during a job: each thread
+ * leaves a loop of n chunks on its first claim past the end, so once all have left, the counter
+ * stands exactly n + nth above where it stood before, and every thread moves its copy of that
+ * base (slot_base) by as much. A slot is used again FWD_SLOTS matmuls later, and there is a
+ * barrier at least every FWD_SLOTS - 1 matmuls (Q, K and V in a row are the longest run), so by
+ * then every thread has left the slot's previous loop. */
+static int64_t fwd_claim(fwd_ctx *c, fwd_thread *ts, int slot) {
+    return atomic_fetch_add_explicit(&c->chunk_next[slot], 1, memory_order_relaxed) -
+           ts->slot_base[slot];
+}
+
 static const uint8_t *fwd_row(const gguf_tensor *w, int64_t r) {
     return (const uint8_t *)w->data + (size_t)r * qtype_row_bytes(w->type, w->ne[0]);
 }
@@ -196,16 +217,26 @@ static void fwd_matmul(fwd_ctx *c, pool_task *t, const gguf_tensor *w, const flo
         return;
     }
     const float *xin = round ? c->xr : x;
-    /* an even share of rows per thread (in multiples of 8), in panels of FWD_PANEL rows */
-    pool_split(t, (n_out + 7) / 8, &b, &e);
-    int64_t lo = b * 8, hi = e * 8 < n_out ? e * 8 : n_out;
-    for (int64_t r0 = lo; r0 < hi; r0 += FWD_PANEL) {
-        int64_t nr = hi - r0 < FWD_PANEL ? hi - r0 : FWD_PANEL;
+    /* Every sgemm call packs all of x (T x n_in) again, so a chunk of rows should be tall: up to
+     * the panel buffer (FWD_PANEL rows of the longest weight row, more rows of a shorter one),
+     * but about 4 chunks per thread, which the threads claim as they go: a thread that the OS
+     * (or a busy machine) holds back then does fewer of them instead of delaying everyone at the
+     * next barrier. The chunk bounds depend on the sizes only, not on who computes what. */
+    int64_t panel = FWD_PANEL * c->max_in / n_in / 8 * 8;
+    int64_t chunk = (n_out + 4 * t->nth - 1) / (4 * t->nth);
+    chunk = chunk < 64 ? 64 : (chunk + 7) / 8 * 8;
+    if (chunk > panel) chunk = panel;
+    /* a counter slot per matmul, in turn; see fwd_claim */
+    const int slot = (int)(ts->n_loops++ % FWD_SLOTS);
+    for (int64_t r0; (r0 = fwd_claim(c, ts, slot) * chunk) < n_out;) {
+        int64_t nr = n_out - r0 < chunk ? n_out - r0 : chunk;
         for (int64_t r = 0; r < nr; r++)
-            dequantize_row(w->type, fwd_row(w, r0 + r), ts->panel + r * n_in, n_in);
+            kern_dequantize_row(c->o.level, w->type, fwd_row(w, r0 + r), ts->panel + r * n_in,
+                                n_in);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)nr, (int)n_in, 1.0f, xin,
                     (int)n_in, ts->panel, (int)n_in, 0.0f, y + r0, (int)n_out);
     }
+    ts->slot_base[slot] += (n_out + chunk - 1) / chunk + t->nth;
 }
 
 /* ---- element-wise steps ---- */
@@ -286,44 +317,66 @@ static void fwd_qkv_finish(fwd_ctx *c, pool_task *t, const model_layer *l, int64
     }
 }
 
-/* Causal attention of every (token, head) pair over its sequence's cached positions. */
+/* Causal attention of every token over its sequence's cached positions. The work items are
+ * (token, KV head) pairs: the query heads that share a KV head (GQA) go together, so each cache
+ * row is read and converted once for all of them, a whole cache block at a time. The items are
+ * dealt out round-robin, since a token late in a prompt attends over more positions than an
+ * early one and contiguous shares would leave the first threads idle. */
 static void fwd_attention(fwd_ctx *c, pool_task *t, int64_t il) {
     const model_hparams *hp = &c->m->hp;
     const fwd_batch *bt = c->b;
     const kv_pool *kv = c->kv;
-    float *s = c->threads[t->ith].scores;
+    const kern_level lv = c->o.level;
+    float *s = c->threads[t->ith].scores; /* [group][max_ctx] */
+    const int64_t ctx = c->o.max_ctx;
     int64_t hk = hp->head_dim_k, hv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
     float scale = 1.0f / sqrtf((float)hk);
     bool f16 = kv->type == KV_F16;
-    long long b, e;
-    pool_split(t, bt->n * hp->n_head, &b, &e);
-    for (long long w = b; w < e; w++) {
-        int64_t i = w / hp->n_head, h = w % hp->n_head, g = h / group;
-        const float *q = c->q + (i * hp->n_head + h) * hk;
-        float *out = c->att + (i * hp->n_head + h) * hv;
+    for (long long w = t->ith; w < bt->n * hp->n_head_kv; w += t->nth) {
+        int64_t i = w / hp->n_head_kv, g = w % hp->n_head_kv;
+        const float *q = c->q + (i * hp->n_head + g * group) * hk; /* [group][hk] */
+        float *out = c->att + (i * hp->n_head + g * group) * hv;   /* [group][hv] */
         const kv_seq *seq = bt->seq[i];
         int64_t n = bt->pos[i] + 1;
-        float mx = -INFINITY;
-        for (int64_t p = 0; p < n; p++) {
-            const void *kp = (const uint8_t *)kv_k(kv, seq, il, p) + g * hk * kv->elem_size;
-            s[p] = (f16 ? kern_dot_f32_f16(c->o.level, q, kp, hk)
-                        : kern_dot_f32(c->o.level, q, kp, hk)) *
-                   scale;
-            if (s[p] > mx) mx = s[p];
-        }
-        double sum = 0;
-        for (int64_t p = 0; p < n; p++) {
-            s[p] = expf(s[p] - mx);
-            sum += s[p];
-        }
-        float inv = (float)(1.0 / sum);
-        memset(out, 0, (size_t)hv * sizeof(float));
-        for (int64_t p = 0; p < n; p++) {
-            const void *vp = (const uint8_t *)kv_v(kv, seq, il, p) + g * hv * kv->elem_size;
+        /* scores, one cache block (positions p0 .. p0+np-1, rows k_dim apart) at a time */
+        for (int64_t p0 = 0; p0 < n; p0 += KV_BLOCK) {
+            int64_t np = n - p0 < KV_BLOCK ? n - p0 : KV_BLOCK;
+            const uint8_t *kp = (const uint8_t *)kv_k(kv, seq, il, p0) + g * hk * kv->elem_size;
             if (f16)
-                kern_axpy_f16(c->o.level, s[p] * inv, vp, out, hv);
+                kern_dot_f32_f16_rows(lv, q, hk, group, (const uint16_t *)kp, kv->k_dim, np, hk,
+                                      s + p0, ctx);
             else
-                kern_axpy_f32(c->o.level, s[p] * inv, vp, out, hv);
+                for (int64_t j = 0; j < group; j++)
+                    for (int64_t p = 0; p < np; p++)
+                        s[j * ctx + p0 + p] =
+                            kern_dot_f32(lv, q + j * hk, (const float *)kp + p * kv->k_dim, hk);
+        }
+        for (int64_t j = 0; j < group; j++) {
+            float *sj = s + j * ctx, mx = -INFINITY;
+            for (int64_t p = 0; p < n; p++) {
+                sj[p] *= scale;
+                if (sj[p] > mx) mx = sj[p];
+            }
+            double sum = 0;
+            for (int64_t p = 0; p < n; p++) {
+                sj[p] = expf(sj[p] - mx);
+                sum += sj[p];
+            }
+            float inv = (float)(1.0 / sum);
+            for (int64_t p = 0; p < n; p++) sj[p] *= inv;
+        }
+        memset(out, 0, (size_t)(group * hv) * sizeof(float));
+        for (int64_t p0 = 0; p0 < n; p0 += KV_BLOCK) {
+            int64_t np = n - p0 < KV_BLOCK ? n - p0 : KV_BLOCK;
+            const uint8_t *vp = (const uint8_t *)kv_v(kv, seq, il, p0) + g * hv * kv->elem_size;
+            if (f16)
+                kern_axpy_f16_rows(lv, s + p0, ctx, group, (const uint16_t *)vp, kv->v_dim, np, out,
+                                   hv, hv);
+            else
+                for (int64_t p = 0; p < np; p++)
+                    for (int64_t j = 0; j < group; j++)
+                        kern_axpy_f32(lv, s[j * ctx + p0 + p], (const float *)vp + p * kv->v_dim,
+                                      out + j * hv, hv);
         }
     }
 }
@@ -422,7 +475,15 @@ int fwd_eval(fwd_ctx *c, const fwd_batch *b, float *logits, chatd_error *err) {
     }
     c->b = b;
     c->logits = logits;
-    for (int i = 0; i < pool_size(c->pool); i++) c->threads[i].act_src = NULL;
+    for (int i = 0; i < pool_size(c->pool); i++) {
+        fwd_thread *ts = &c->threads[i];
+        ts->act_src = NULL;
+        ts->n_loops = 0;
+        for (int k = 0; k < FWD_SLOTS; k++) ts->slot_base[k] = 0;
+    }
+    /* published to the workers by pool_run's start of the job */
+    for (int k = 0; k < FWD_SLOTS; k++)
+        atomic_store_explicit(&c->chunk_next[k], 0, memory_order_relaxed);
     pool_run(c->pool, fwd_job, c);
     c->b = NULL;
     return 0;

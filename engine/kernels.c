@@ -675,3 +675,34 @@ void kern_axpy_f16(kern_level l, float a, const uint16_t *x, float *y, int64_t n
         for (int64_t i = 0; i < n; i++) y[i] += a * fp16_to_f32(x[i]);
     }
 }
+
+/* The AVX2 level converts each cache row once for all heads; the others (AVX-512 included, whose
+ * single-row helpers sum in another order) run their single-row helper for every pair. */
+void kern_dot_f32_f16_rows(kern_level l, const float *q, int64_t ldq, int64_t nq, const uint16_t *k,
+                           int64_t ldk, int64_t nk, int64_t n, float *s, int64_t lds) {
+    if (l == KERN_AVX2) {
+        kern_avx2_dot_f32_f16_rows(q, ldq, nq, k, ldk, nk, n, s, lds);
+        return;
+    }
+    for (int64_t j = 0; j < nq; j++)
+        for (int64_t p = 0; p < nk; p++)
+            s[j * lds + p] = kern_dot_f32_f16(l, q + j * ldq, k + p * ldk, n);
+}
+
+void kern_axpy_f16_rows(kern_level l, const float *a, int64_t lda, int64_t ny, const uint16_t *v,
+                        int64_t ldv, int64_t nv, float *y, int64_t ldy, int64_t n) {
+    if (l == KERN_AVX2) {
+        kern_avx2_axpy_f16_rows(a, lda, ny, v, ldv, nv, y, ldy, n);
+        return;
+    }
+    for (int64_t p = 0; p < nv; p++)
+        for (int64_t j = 0; j < ny; j++)
+            kern_axpy_f16(l, a[j * lda + p], v + p * ldv, y + j * ldy, n);
+}
+
+int kern_dequantize_row(kern_level l, uint32_t wtype, const void *src, float *dst, int64_t n) {
+    if ((l == KERN_AVX2 || l == KERN_AVX512) && kern_supported(wtype, n) &&
+        kern_avx2_dequantize_row(wtype, src, dst, n))
+        return 0;
+    return dequantize_row(wtype, src, dst, n);
+}

@@ -73,8 +73,10 @@ static inline __m256 dot_u8x4(__m256i x, __m256i y) {
 
 /* 16 bytes of nibbles to 32 bytes: low nibbles first (elements 0..15), then high (16..31). */
 static inline __m256i nibbles32(const uint8_t *p) {
-    const __m128i t = load128(p);
-    return _mm256_and_si256(join128(t, _mm_srli_epi16(t, 4)), _mm256_set1_epi8(0x0f));
+    /* the 16 bytes in both lanes (a load, no shuffle), the high lane shifted right by 4 */
+    const __m256i t = _mm256_broadcastsi128_si256(load128(p));
+    return _mm256_and_si256(_mm256_srlv_epi64(t, _mm256_set_epi64x(4, 4, 0, 0)),
+                            _mm256_set1_epi8(0x0f));
 }
 
 /* 32 bits (little-endian) to 32 bytes, 0xff where the bit is set. */
@@ -269,9 +271,22 @@ bool kern_avx2_quantize(uint32_t wtype, const float *x, void *dst, int64_t n) {
 /* The 32-quant block types take R rows (R <= 4, w, w + wrb, ...) against one activation row at
  * a time: one row alone waits on the latency of its accumulating FMA every block, and R
  * independent chains fill that wait. Each row still gets exactly the operations, in the order, of
- * ggml's single-row loop; the activation block is just loaded once for all of them. */
+ * ggml's single-row loop; the activation block is just loaded once for all of them.
+ * Q8_0 and Q5_0 (what decode spends its time in) also prefetch: while rows r..r+R-1 are read,
+ * each asks for the same place in the row MAXR further on, i.e. the next group's rows, which
+ * turns the R interleaved row streams, too many for the hardware prefetcher to follow at the
+ * decode's pace, into reads that are already under way (about 1.5x the streamed GB/s). */
 #define MAXR   4
 #define INLINE static inline __attribute__((always_inline))
+
+/* d[r] = fp16 scale at w + r*wrb (r < R <= 4) times the activation scale da: the same products
+ * as one float multiply per row, but one conversion for all R rows, and the per-row broadcast of
+ * d[r] is then a plain load rather than a shuffle. */
+INLINE void row_scales(const uint8_t *w, size_t wrb, int R, float da, float *d) {
+    uint64_t h = 0;
+    for (int r = 0; r < R; r++) h |= (uint64_t)rd_u16(w + r * wrb) << (16 * r);
+    _mm_storeu_ps(d, _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)h)), _mm_set1_ps(da)));
+}
 
 /* Q4_0 x Q8_0 */
 INLINE void dots_q4_0(const uint8_t *w, size_t wrb, int R, const uint8_t *a, int64_t n,
@@ -310,20 +325,29 @@ INLINE void dots_q4_1(const uint8_t *w, size_t wrb, int R, const uint8_t *a, int
     for (int r = 0; r < R; r++) out[r] = hsum8(acc[r]) + summs[r];
 }
 
-/* Q5_0 x Q8_0: a clear 5th bit ORs in 0xf0, which is the -16 in two's complement. */
+/* Q5_0 x Q8_0. The weight quants are x = u - 16 with u = nibble + 16 * (5th bit) in 0..31, so
+ * maddubs takes u as its unsigned operand directly (no sign moves), and the -16 comes off the
+ * 16-bit pair sums as 16 * (y pair sum), which is shared by all rows. The integer sum of each
+ * 4 quants, and so every float operation after it, is the same as ggml's. */
 INLINE void dots_q5_0(const uint8_t *w, size_t wrb, int R, const uint8_t *a, int64_t n,
                       float *out) {
+    const __m256i b4 = _mm256_set1_epi8(0x10);
+    const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[MAXR];
+    float ds[MAXR];
     for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / 32; i++, w += 22, a += KERN_Q8_0_BYTES) {
-        const float da = rd_f16(a);
         const __m256i qy = load256(a + 2);
+        const __m256i y16 = _mm256_maddubs_epi16(b4, qy);
+        row_scales(w, wrb, R, rd_f16(a), ds);
         for (int r = 0; r < R; r++) {
             const uint8_t *wb = w + r * wrb;
-            const __m256 d = _mm256_set1_ps(rd_f16(wb) * da);
-            const __m256i hi = _mm256_andnot_si256(bits32(wb + 2), _mm256_set1_epi8((char)0xf0));
-            const __m256i qx = _mm256_or_si256(nibbles32(wb + 6), hi);
-            acc[r] = _mm256_fmadd_ps(d, dot_i8x4(qx, qy), acc[r]);
+            _mm_prefetch((const char *)(wb + MAXR * wrb), _MM_HINT_T0);
+            const __m256i u =
+                _mm256_or_si256(nibbles32(wb + 6), _mm256_and_si256(bits32(wb + 2), b4));
+            const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(u, qy), y16);
+            const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
+            acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(&ds[r]), s, acc[r]);
         }
     }
     for (int r = 0; r < R; r++) out[r] = hsum8(acc[r]);
@@ -355,17 +379,28 @@ INLINE void dots_q5_1(const uint8_t *w, size_t wrb, int R, const uint8_t *a, int
 INLINE void dots_q8_0(const uint8_t *w, size_t wrb, int R, const uint8_t *a, int64_t n,
                       float *out) {
     __m256 acc[MAXR];
+    float ds[MAXR];
     for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / 32; i++, w += 34, a += KERN_Q8_0_BYTES) {
-        const float da = rd_f16(a);
         const __m256i qy = load256(a + 2);
+        row_scales(w, wrb, R, rd_f16(a), ds);
         for (int r = 0; r < R; r++) {
             const uint8_t *wb = w + r * wrb;
-            const __m256 d = _mm256_set1_ps(rd_f16(wb) * da);
-            acc[r] = _mm256_fmadd_ps(d, dot_i8x4(load256(wb + 2), qy), acc[r]);
+            _mm_prefetch((const char *)(wb + MAXR * wrb), _MM_HINT_T0);
+            acc[r] =
+                _mm256_fmadd_ps(_mm256_broadcast_ss(&ds[r]), dot_i8x4(load256(wb + 2), qy), acc[r]);
         }
     }
     for (int r = 0; r < R; r++) out[r] = hsum8(acc[r]);
+}
+
+/* The super-block types stream one row at a time: the rows a thread owns are contiguous, so
+ * this asks for the bytes KPF ahead of the current block (a few blocks on, possibly in the next
+ * row) while the block is computed. Without it the loads wait on memory: the hardware prefetcher
+ * alone does not keep up with the 2-thread decode. */
+#define KPF 1024
+INLINE void prefetch_ahead(const uint8_t *w, int bytes) {
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)(w + KPF + o), _MM_HINT_T0);
 }
 
 /* Q8_K activation fields */
@@ -379,6 +414,7 @@ static inline float dot_q2_k(const uint8_t *w, const uint8_t *a, int64_t n) {
     const __m128i m4 = _mm_set1_epi8(0xf);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++, w += 84, a += KERN_Q8_K_BYTES) {
+        prefetch_ahead(w, 84);
         const float d = q8k_d(a) * rd_f16(w + 80);
         const float dmin = -q8k_d(a) * rd_f16(w + 82);
         const uint8_t *q2 = w + 16, *q8 = a + 4;
@@ -413,6 +449,7 @@ static inline float dot_q3_k(const uint8_t *w, const uint8_t *a, int64_t n) {
     const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++, w += 110, a += KERN_Q8_K_BYTES) {
+        prefetch_ahead(w, 110);
         const float d = q8k_d(a) * rd_f16(w + 108);
         const uint8_t *s = w + 96, *q3 = w + 32, *q8 = a + 4;
         /* the 16 scales (see quant.c), four bytes at a time in integer registers */
@@ -472,6 +509,7 @@ static inline float dot_q4_k(const uint8_t *w, const uint8_t *a, int64_t n) {
     __m256 acc = _mm256_setzero_ps();
     __m128 acc_m = _mm_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++, w += 144, a += KERN_Q8_K_BYTES) {
+        prefetch_ahead(w, 144);
         const float d = q8k_d(a) * rd_f16(w);
         const float dmin = -q8k_d(a) * rd_f16(w + 2);
         const __m256i sm = _mm256_cvtepu8_epi16(k4_scales_mins(w + 4));
@@ -508,6 +546,7 @@ static inline float dot_q5_k(const uint8_t *w, const uint8_t *a, int64_t n) {
     __m256 acc = _mm256_setzero_ps();
     float summs = 0;
     for (int64_t i = 0; i < n / QK_K; i++, w += 176, a += KERN_Q8_K_BYTES) {
+        prefetch_ahead(w, 176);
         const float d = q8k_d(a) * rd_f16(w);
         const float dmin = -q8k_d(a) * rd_f16(w + 2);
         const __m256i sm = _mm256_cvtepu8_epi16(k4_scales_mins(w + 4));
@@ -551,6 +590,7 @@ static inline float dot_q6_k(const uint8_t *w, const uint8_t *a, int64_t n) {
     const __m256i m32 = _mm256_set1_epi8(32);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++, w += 210, a += KERN_Q8_K_BYTES) {
+        prefetch_ahead(w, 210);
         const float d = q8k_d(a) * rd_f16(w + 208);
         const uint8_t *ql = w, *qh = w + 128, *q8 = a + 4;
         const __m128i scales = load128(w + 192);
@@ -797,4 +837,206 @@ void kern_avx2_axpy_f16(float a, const uint16_t *x, float *y, int64_t n) {
         _mm256_storeu_ps(
             y + i, _mm256_fmadd_ps(_mm256_cvtph_ps(load128(x + i)), va, _mm256_loadu_ps(y + i)));
     for (; i < n; i++) y[i] += a * _cvtsh_ss(x[i]);
+}
+
+/* ---- attention over several cache rows and heads ---- */
+
+/* Cache rows converted to float per call, at most (16 KiB on the stack); longer rows, or more of
+ * them, go in several passes. */
+#define ROWS_BUF 4096
+
+static void f16_to_f32_row(const uint16_t *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(load128(x + i)));
+    for (; i < n; i++) y[i] = _cvtsh_ss(x[i]);
+}
+
+/* kern_avx2_dot_f32_f16 with b already converted (the conversion is exact, and the operations
+ * and their order are the same, so is the result). */
+static inline float dot_f32_conv(const float *a, const float *b, int64_t n) {
+    __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                   _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int j = 0; j < 4; j++)
+            s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8 * j), _mm256_loadu_ps(b + i + 8 * j),
+                                   s[j]);
+    for (; i + 8 <= n; i += 8)
+        s[0] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s[0]);
+    double sum = reduce4(s[0], s[1], s[2], s[3]);
+    for (; i < n; i++) sum += (double)(a[i] * b[i]);
+    return (float)sum;
+}
+
+void kern_avx2_dot_f32_f16_rows(const float *q, int64_t ldq, int64_t nq, const uint16_t *k,
+                                int64_t ldk, int64_t nk, int64_t n, float *s, int64_t lds) {
+    if (n > ROWS_BUF) {
+        for (int64_t j = 0; j < nq; j++)
+            for (int64_t p = 0; p < nk; p++)
+                s[j * lds + p] = kern_avx2_dot_f32_f16(q + j * ldq, k + p * ldk, n);
+        return;
+    }
+    float buf[ROWS_BUF];
+    const int64_t per = ROWS_BUF / n;
+    for (int64_t p0 = 0; p0 < nk; p0 += per) {
+        const int64_t np = nk - p0 < per ? nk - p0 : per;
+        for (int64_t p = 0; p < np; p++) f16_to_f32_row(k + (p0 + p) * ldk, buf + p * n, n);
+        for (int64_t j = 0; j < nq; j++)
+            for (int64_t p = 0; p < np; p++)
+                s[j * lds + p0 + p] = dot_f32_conv(q + j * ldq, buf + p * n, n);
+    }
+}
+
+/* kern_avx2_axpy_f16 of nv converted rows into one y, in row order: each element gets the same
+ * fused multiply-adds in the same order, but y stays in registers across the rows. */
+static void axpy_rows_conv(const float *a, const float *x, int64_t nv, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 y0 = _mm256_loadu_ps(y + i), y1 = _mm256_loadu_ps(y + i + 8);
+        __m256 y2 = _mm256_loadu_ps(y + i + 16), y3 = _mm256_loadu_ps(y + i + 24);
+        for (int64_t p = 0; p < nv; p++) {
+            const float *xp = x + p * n + i;
+            const __m256 va = _mm256_set1_ps(a[p]);
+            y0 = _mm256_fmadd_ps(_mm256_loadu_ps(xp), va, y0);
+            y1 = _mm256_fmadd_ps(_mm256_loadu_ps(xp + 8), va, y1);
+            y2 = _mm256_fmadd_ps(_mm256_loadu_ps(xp + 16), va, y2);
+            y3 = _mm256_fmadd_ps(_mm256_loadu_ps(xp + 24), va, y3);
+        }
+        _mm256_storeu_ps(y + i, y0);
+        _mm256_storeu_ps(y + i + 8, y1);
+        _mm256_storeu_ps(y + i + 16, y2);
+        _mm256_storeu_ps(y + i + 24, y3);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 y0 = _mm256_loadu_ps(y + i);
+        for (int64_t p = 0; p < nv; p++)
+            y0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p * n + i), _mm256_set1_ps(a[p]), y0);
+        _mm256_storeu_ps(y + i, y0);
+    }
+    /* the scalar tail as kern_avx2_axpy_f16 writes it (a multiply, then an add) */
+    for (; i < n; i++)
+        for (int64_t p = 0; p < nv; p++) y[i] += a[p] * x[p * n + i];
+}
+
+void kern_avx2_axpy_f16_rows(const float *a, int64_t lda, int64_t ny, const uint16_t *v,
+                             int64_t ldv, int64_t nv, float *y, int64_t ldy, int64_t n) {
+    if (n > ROWS_BUF) {
+        for (int64_t p = 0; p < nv; p++)
+            for (int64_t j = 0; j < ny; j++)
+                kern_avx2_axpy_f16(a[j * lda + p], v + p * ldv, y + j * ldy, n);
+        return;
+    }
+    float buf[ROWS_BUF];
+    const int64_t per = ROWS_BUF / n;
+    for (int64_t p0 = 0; p0 < nv; p0 += per) {
+        const int64_t np = nv - p0 < per ? nv - p0 : per;
+        for (int64_t p = 0; p < np; p++) f16_to_f32_row(v + (p0 + p) * ldv, buf + p * n, n);
+        for (int64_t j = 0; j < ny; j++) axpy_rows_conv(a + j * lda + p0, buf, np, y + j * ldy, n);
+    }
+}
+
+/* ---- weight rows to float (the BLAS path of prefill) ----
+ * The same float operations as quant.c's scalar dequantizers, element by element (an int to
+ * float conversion, then the multiplies and subtracts in the same order), so the same bits. */
+
+/* y[0..32) = (float)q[k] * d for 32 int8 quants in a register */
+static inline void store_q32(__m256i q, __m256 d, float *y) {
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    _mm256_storeu_ps(y, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), d));
+    _mm256_storeu_ps(
+        y + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), d));
+    _mm256_storeu_ps(y + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), d));
+    _mm256_storeu_ps(
+        y + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), d));
+}
+
+/* y[0..32) = d * (float)q[k] - m for 32 unsigned quants (< 128) in a register */
+static inline void store_u32_dm(__m256i q, __m256 d, __m256 m, float *y) {
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    const __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int k = 0; k < 4; k++)
+        _mm256_storeu_ps(
+            y + 8 * k,
+            _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(part[k]))), m));
+}
+
+bool kern_avx2_dequantize_row(uint32_t wtype, const uint8_t *x, float *y, int64_t n) {
+    switch (wtype) {
+    case QTYPE_Q8_0:
+        for (int64_t i = 0; i < n / 32; i++, x += 34, y += 32)
+            store_q32(load256(x + 2), _mm256_set1_ps(rd_f16(x)), y);
+        return true;
+    case QTYPE_Q5_0:
+        for (int64_t i = 0; i < n / 32; i++, x += 22, y += 32) {
+            const __m256i hi = _mm256_and_si256(bits32(x + 2), _mm256_set1_epi8(0x10));
+            const __m256i q =
+                _mm256_sub_epi8(_mm256_or_si256(nibbles32(x + 6), hi), _mm256_set1_epi8(16));
+            store_q32(q, _mm256_set1_ps(rd_f16(x)), y);
+        }
+        return true;
+    case QTYPE_Q4_K: {
+        const __m256i m4 = _mm256_set1_epi8(0xf);
+        for (int64_t i = 0; i < n / QK_K; i++, x += 144) {
+            const float d = rd_f16(x), dmin = rd_f16(x + 2);
+            uint8_t sm[16];
+            _mm_storeu_si128((__m128i *)sm, k4_scales_mins(x + 4)); /* scales, then mins */
+            const uint8_t *q = x + 16;
+            for (int j = 0; j < 8; j += 2, q += 32, y += 64) {
+                const __m256i bits = load256(q);
+                store_u32_dm(_mm256_and_si256(bits, m4), _mm256_set1_ps(d * (float)sm[j]),
+                             _mm256_set1_ps(dmin * (float)sm[8 + j]), y);
+                store_u32_dm(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4),
+                             _mm256_set1_ps(d * (float)sm[j + 1]),
+                             _mm256_set1_ps(dmin * (float)sm[8 + j + 1]), y + 32);
+            }
+        }
+        return true;
+    }
+    case QTYPE_Q6_K: {
+        const __m256i m4 = _mm256_set1_epi8(0xf), m3 = _mm256_set1_epi8(3);
+        for (int64_t i = 0; i < n / QK_K; i++, x += 210) {
+            const uint8_t *ql = x, *qh = x + 128;
+            const int8_t *sc = (const int8_t *)(x + 192);
+            const float d = rd_f16(x + 208);
+            for (int half = 0; half < 2; half++, y += 128, ql += 64, qh += 32, sc += 8) {
+                const __m256i l0 = load256(ql), l1 = load256(ql + 32), h = load256(qh);
+                /* elements 0..31, 32..63, 64..95, 96..127 of this half, as in dot_q6_k */
+                const __m256i q[4] = {
+                    _mm256_or_si256(_mm256_and_si256(l0, m4),
+                                    _mm256_slli_epi16(_mm256_and_si256(h, m3), 4)),
+                    _mm256_or_si256(
+                        _mm256_and_si256(l1, m4),
+                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4)),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4)),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4))};
+                for (int k = 0; k < 4; k++) {
+                    const __m256i qs = _mm256_sub_epi8(q[k], _mm256_set1_epi8(32));
+                    /* 16 elements per scale: sc[2k] for the first 16, sc[2k+1] for the rest */
+                    const __m128i lo = _mm256_castsi256_si128(qs),
+                                  hi = _mm256_extracti128_si256(qs, 1);
+                    const __m256 d0 = _mm256_set1_ps(d * (float)sc[2 * k]);
+                    const __m256 d1 = _mm256_set1_ps(d * (float)sc[2 * k + 1]);
+                    float *yk = y + 32 * k;
+                    _mm256_storeu_ps(
+                        yk, _mm256_mul_ps(d0, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo))));
+                    _mm256_storeu_ps(yk + 8,
+                                     _mm256_mul_ps(d0, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+                                                           _mm_srli_si128(lo, 8)))));
+                    _mm256_storeu_ps(
+                        yk + 16, _mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi))));
+                    _mm256_storeu_ps(yk + 24,
+                                     _mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+                                                           _mm_srli_si128(hi, 8)))));
+                }
+            }
+        }
+        return true;
+    }
+    default:
+        return false;
+    }
 }

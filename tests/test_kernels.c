@@ -10,7 +10,9 @@
  *     scales) and activations with zeros, large, tiny and outlier values;
  *  3. kern_matmul gives, bit for bit, kern_matvec of each activation row (and that, each row
  *     computed alone), and writes nothing else;
- *  4. the float helpers against plain loops, at lengths that leave every kind of tail;
+ *  4. the float helpers against plain loops, at lengths that leave every kind of tail, and their
+ *     several-row forms against the single-row ones, bit for bit;
+ *  5. kern_dequantize_row against quant.c's dequantize_row, bit for bit;
  * and, when the generated test models are there, the same dot check on real rows of each type. */
 #include "testutil.h"
 
@@ -524,6 +526,65 @@ static void test_helpers(kern_level l) {
     free(a), free(b), free(y), free(y0), free(h);
 }
 
+/* The attention helpers over several cache rows and heads are the single-row helpers called in
+ * turn, bit for bit: at lengths that leave every kind of tail, with row strides longer than the
+ * rows, and more rows than one pass of the AVX2 buffer holds. */
+static void test_attention_rows(kern_level l) {
+    static const int64_t ns[] = {1, 7, 8, 31, 32, 33, 64, 100, 128, 300, 5000};
+    static const int64_t nks[] = {1, 5, 16, 70};
+    const int64_t nq = 7, pad = 3, nkmax = 70, nmax = 5000;
+    float *q = xmalloc((size_t)(nq * nmax) * sizeof *q);
+    uint16_t *kv = xmalloc((size_t)(nkmax * (nmax + pad)) * sizeof *kv);
+    float *a = xmalloc((size_t)(nq * nkmax) * sizeof *a);
+    float *s0 = xmalloc((size_t)(nq * nkmax) * sizeof *s0),
+          *s1 = xmalloc((size_t)(nq * nkmax) * sizeof *s1);
+    float *y0 = xmalloc((size_t)(nq * nmax) * sizeof *y0),
+          *y1 = xmalloc((size_t)(nq * nmax) * sizeof *y1);
+    for (int64_t i = 0; i < nq * nmax; i++) q[i] = frand(-2, 2);
+    for (int64_t i = 0; i < nkmax * (nmax + pad); i++) kv[i] = f32_to_fp16(frand(-2, 2));
+    for (int64_t i = 0; i < nq * nkmax; i++) a[i] = frand(0, 1);
+    tu_case("attention rows %s", kern_level_name(l));
+    for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++)
+        for (size_t ik = 0; ik < sizeof nks / sizeof nks[0]; ik++) {
+            const int64_t n = ns[in], nk = nks[ik], ld = n + pad;
+            for (int64_t j = 0; j < nq; j++)
+                for (int64_t p = 0; p < nk; p++)
+                    s0[j * nk + p] = kern_dot_f32_f16(l, q + j * n, kv + p * ld, n);
+            kern_dot_f32_f16_rows(l, q, n, nq, kv, ld, nk, n, s1, nk);
+            TU_CHECK(memcmp(s0, s1, (size_t)(nq * nk) * sizeof *s0) == 0,
+                     "dot rows n=%lld nk=%lld: not the single-row bits", (long long)n,
+                     (long long)nk);
+            for (int64_t i = 0; i < nq * n; i++) y0[i] = y1[i] = frand(-1, 1);
+            for (int64_t p = 0; p < nk; p++)
+                for (int64_t j = 0; j < nq; j++)
+                    kern_axpy_f16(l, a[j * nk + p], kv + p * ld, y0 + j * n, n);
+            kern_axpy_f16_rows(l, a, nk, nq, kv, ld, nk, y1, n, n);
+            TU_CHECK(memcmp(y0, y1, (size_t)(nq * n) * sizeof *y0) == 0,
+                     "axpy rows n=%lld nk=%lld: not the single-row bits", (long long)n,
+                     (long long)nk);
+        }
+    free(q), free(kv), free(a), free(s0), free(s1), free(y0), free(y1);
+}
+
+/* kern_dequantize_row is dequantize_row bit for bit, on rows of random bytes (any fp16 scale,
+ * NaN and infinities included). */
+static void test_dequantize_row(uint32_t wtype, kern_level l) {
+    tu_case("dequantize_row %s %s", tname(wtype), kern_level_name(l));
+    const int64_t n = 256 * 7;
+    if (!kern_supported(wtype, n)) return;
+    const size_t rb = qtype_row_bytes(wtype, n);
+    uint8_t *w = xmalloc(rb);
+    float *y0 = xmalloc((size_t)n * sizeof *y0), *y1 = xmalloc((size_t)n * sizeof *y1);
+    for (int rep = 0; rep < 20; rep++) {
+        for (size_t i = 0; i < rb; i++) w[i] = (uint8_t)rnd();
+        const int r0 = dequantize_row(wtype, w, y0, n),
+                  r1 = kern_dequantize_row(l, wtype, w, y1, n);
+        TU_CHECK(r0 == r1 && memcmp(y0, y1, (size_t)n * sizeof *y0) == 0,
+                 "rep %d: not dequantize_row's bits", rep);
+    }
+    free(w), free(y0), free(y1);
+}
+
 /* ---- real rows from the generated test models ---- */
 
 static void test_model_rows(const char *dir, const char *file, bool *seen_types) {
@@ -651,8 +712,10 @@ int main(void) {
             test_quantize_special(wtypes[i], (kern_level)l);
             test_dot(wtypes[i], (kern_level)l);
             test_matmul(wtypes[i], (kern_level)l);
+            test_dequantize_row(wtypes[i], (kern_level)l);
         }
         test_helpers((kern_level)l);
+        test_attention_rows((kern_level)l);
     }
     test_real_rows();
     return tu_finish();

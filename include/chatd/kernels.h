@@ -78,6 +78,24 @@ float kern_dot_f32_f16(kern_level l, const float *a, const uint16_t *b, int64_t 
 /* y[i] += a*float(x[i]) where x holds n fp16 values (a KV-cache row). */
 void kern_axpy_f16(kern_level l, float a, const uint16_t *x, float *y, int64_t n);
 
+/* The attention of a group of query heads that share one KV head (GQA), over several cache rows
+ * at once: each KV row is converted from fp16 once for all heads, and there is one call per run
+ * of rows instead of one per row and head. Every result is bit for bit what the single-row
+ * helpers above give, called in the same order.
+ *   kern_dot_f32_f16_rows: s[j*lds + p] = kern_dot_f32_f16(q + j*ldq, k + p*ldk, n)
+ *       for j < nq, p < nk.
+ *   kern_axpy_f16_rows: for p = 0, 1, ... nv-1 in turn, for j < ny:
+ *       kern_axpy_f16(a[j*lda + p], v + p*ldv, y + j*ldy, n). */
+void kern_dot_f32_f16_rows(kern_level l, const float *q, int64_t ldq, int64_t nq, const uint16_t *k,
+                           int64_t ldk, int64_t nk, int64_t n, float *s, int64_t lds);
+void kern_axpy_f16_rows(kern_level l, const float *a, int64_t lda, int64_t ny, const uint16_t *v,
+                        int64_t ldv, int64_t nv, float *y, int64_t ldy, int64_t n);
+
+/* dst[0..n) = the weight row src of wtype as floats: bit for bit dequantize_row (quant.c), which
+ * it calls for the types without a SIMD version here (Q8_0, Q5_0, Q4_K and Q6_K have one).
+ * Returns what dequantize_row returns: 0, or -1 for an unsupported type or length. */
+int kern_dequantize_row(kern_level l, uint32_t wtype, const void *src, float *dst, int64_t n);
+
 /* ---- Per-level entry points: engine/kernels.c dispatches to them, nothing else calls them.
  * The bool ones return false when the level has no kernel for the type, and the dispatcher then
  * runs the level below. wrb/arb are the weight and activation row strides in bytes. ---- */
@@ -95,6 +113,13 @@ void kern_avx2_axpy_f32(float a, const float *x, float *y, int64_t n);
 float kern_avx2_dot_f32_f16(const float *a, const uint16_t *b, int64_t n);
 /* AVX2 kern_axpy_f16. */
 void kern_avx2_axpy_f16(float a, const uint16_t *x, float *y, int64_t n);
+/* AVX2 kern_dequantize_row; false for a type it does not convert. */
+bool kern_avx2_dequantize_row(uint32_t wtype, const uint8_t *src, float *dst, int64_t n);
+/* AVX2 kern_dot_f32_f16_rows and kern_axpy_f16_rows. */
+void kern_avx2_dot_f32_f16_rows(const float *q, int64_t ldq, int64_t nq, const uint16_t *k,
+                                int64_t ldk, int64_t nk, int64_t n, float *s, int64_t lds);
+void kern_avx2_axpy_f16_rows(const float *a, int64_t lda, int64_t ny, const uint16_t *v,
+                             int64_t ldv, int64_t nv, float *y, int64_t ldy, int64_t n);
 
 /* AVX-512 rows x activations product; false for a type without an AVX-512 kernel. */
 bool kern_avx512_rows(uint32_t wtype, const void *w, size_t wrb, int64_t nrows, const void *act,
