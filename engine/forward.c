@@ -341,15 +341,15 @@ static void fwd_attention(fwd_ctx *c, pool_task *t, int64_t il) {
         /* scores, one cache block (positions p0 .. p0+np-1, rows k_dim apart) at a time */
         for (int64_t p0 = 0; p0 < n; p0 += KV_BLOCK) {
             int64_t np = n - p0 < KV_BLOCK ? n - p0 : KV_BLOCK;
-            const uint8_t *kp = (const uint8_t *)kv_k(kv, seq, il, p0) + g * hk * kv->elem_size;
+            const void *kb = kv_k(kv, seq, il, p0); /* this KV head's part of each row: + g*hk */
             if (f16)
-                kern_dot_f32_f16_rows(lv, q, hk, group, (const uint16_t *)kp, kv->k_dim, np, hk,
-                                      s + p0, ctx);
+                kern_dot_f32_f16_rows(lv, q, hk, group, (const uint16_t *)kb + g * hk, kv->k_dim,
+                                      np, hk, s + p0, ctx);
             else
                 for (int64_t j = 0; j < group; j++)
                     for (int64_t p = 0; p < np; p++)
-                        s[j * ctx + p0 + p] =
-                            kern_dot_f32(lv, q + j * hk, (const float *)kp + p * kv->k_dim, hk);
+                        s[j * ctx + p0 + p] = kern_dot_f32(
+                            lv, q + j * hk, (const float *)kb + g * hk + p * kv->k_dim, hk);
         }
         for (int64_t j = 0; j < group; j++) {
             float *sj = s + j * ctx, mx = -INFINITY;
@@ -368,15 +368,15 @@ static void fwd_attention(fwd_ctx *c, pool_task *t, int64_t il) {
         memset(out, 0, (size_t)(group * hv) * sizeof(float));
         for (int64_t p0 = 0; p0 < n; p0 += KV_BLOCK) {
             int64_t np = n - p0 < KV_BLOCK ? n - p0 : KV_BLOCK;
-            const uint8_t *vp = (const uint8_t *)kv_v(kv, seq, il, p0) + g * hv * kv->elem_size;
+            const void *vb = kv_v(kv, seq, il, p0); /* this KV head's part of each row: + g*hv */
             if (f16)
-                kern_axpy_f16_rows(lv, s + p0, ctx, group, (const uint16_t *)vp, kv->v_dim, np, out,
-                                   hv, hv);
+                kern_axpy_f16_rows(lv, s + p0, ctx, group, (const uint16_t *)vb + g * hv, kv->v_dim,
+                                   np, out, hv, hv);
             else
                 for (int64_t p = 0; p < np; p++)
                     for (int64_t j = 0; j < group; j++)
-                        kern_axpy_f32(lv, s[j * ctx + p0 + p], (const float *)vp + p * kv->v_dim,
-                                      out + j * hv, hv);
+                        kern_axpy_f32(lv, s[j * ctx + p0 + p],
+                                      (const float *)vb + g * hv + p * kv->v_dim, out + j * hv, hv);
         }
     }
 }
