@@ -2,7 +2,7 @@
  *
  * For each weight type and each level this CPU has, on a 896x4864 and a 4864x896 matrix (rows x
  * row length, the shapes of a small model's FFN), times kern_matvec (nact 1) and kern_matmul
- * (nact 4 and 16) and prints the weight bytes streamed per second (each call reads the matrix
+ * (nact 4, 8 and 16) and prints the weight bytes streamed per second (each call reads the matrix
  * once, whatever nact) and the multiply-adds per second (2 flops each).
  *   usage: bench_kernels [-q] [TYPE...]     e.g. bench_kernels Q4_0 Q4_K; -q: shorter runs */
 #include <stdint.h>
@@ -126,14 +126,14 @@ int main(int argc, char **argv) {
 
     const kern_level best = kern_detect();
     const int64_t shapes[2][2] = {{896, 4864}, {4864, 896}}; /* rows, row length */
-    const int64_t nacts[3] = {1, 4, 16};
+    const int64_t nacts[4] = {1, 4, 8, 16};
     printf("kern_detect: %s; single thread; GB/s = weight bytes per second, GF/s = 2*rows*n*nact "
            "per second\n\n",
            kern_level_name(best));
-    printf("%-5s %-7s %-9s | %21s | %21s | %21s\n", "type", "level", "rows x n", "matvec (nact 1)",
-           "matmul nact 4", "matmul nact 16");
-    printf("%-5s %-7s %-9s | %10s %10s | %10s %10s | %10s %10s\n", "", "", "", "GB/s", "GF/s",
-           "GB/s", "GF/s", "GB/s", "GF/s");
+    printf("%-5s %-7s %-9s | %21s | %21s | %21s | %21s\n", "type", "level", "rows x n",
+           "matvec (nact 1)", "matmul nact 4", "matmul nact 8", "matmul nact 16");
+    printf("%-5s %-7s %-9s | %10s %10s | %10s %10s | %10s %10s | %10s %10s\n", "", "", "", "GB/s",
+           "GF/s", "GB/s", "GF/s", "GB/s", "GF/s", "GB/s", "GF/s");
     for (size_t ti = 0; ti < ntypes; ti++) {
         const uint32_t t = types[ti];
         char tbuf[32];
@@ -161,7 +161,7 @@ int main(int argc, char **argv) {
                 }
                 printf("%-5s %-7s %4lldx%-4lld |", qtype_name(t, tbuf, sizeof tbuf),
                        kern_level_name((kern_level)l), (long long)nrows, (long long)n);
-                for (int k = 0; k < 3; k++) {
+                for (int k = 0; k < 4; k++) {
                     const double sec =
                         time_calls((kern_level)l, t, w, nrows, act, nacts[k], n, y, min_time);
                     printf(" %10.2f %10.2f |", (double)wbytes / sec * 1e-9,

@@ -394,6 +394,82 @@ INLINE void dots_q8_0(const uint8_t *w, size_t wrb, int R, const uint8_t *a, int
     for (int r = 0; r < R; r++) out[r] = hsum8(acc[r]);
 }
 
+/* Tiles of R weight rows (R <= 4) x A activation rows (A <= 2) for kern_matmul with nact > 1:
+ * the weight block is loaded and unpacked once for all A activation rows. Every output element
+ * still gets exactly the operations, in the order, of dots_* above (the same integer sums, then
+ * the same scale product d_w * d_a and the same fused multiply-add into its own accumulator), so
+ * the results are the bits of computing each activation row alone. y[a * ldy + r] is written;
+ * pf asks for the prefetches of dots_* (once per group of weight rows is enough). */
+#define MAXA 2
+
+/* the R fp16 weight scales at w, w + wrb, ... as 4 floats */
+INLINE __m128 row_scales_w(const uint8_t *w, size_t wrb, int R) {
+    uint64_t h = 0;
+    for (int r = 0; r < R; r++) h |= (uint64_t)rd_u16(w + r * wrb) << (16 * r);
+    return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h));
+}
+
+INLINE void tile_q8_0(const uint8_t *w, size_t wrb, int R, const uint8_t *a, size_t arb, int A,
+                      int64_t n, float *y, int64_t ldy, bool pf) {
+    __m256 acc[MAXR][MAXA];
+    float ds[MAXA][4];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < A; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++, w += 34, a += KERN_Q8_0_BYTES) {
+        __m256i qy[MAXA];
+        const __m128 dw = row_scales_w(w, wrb, R);
+        for (int t = 0; t < A; t++) {
+            qy[t] = load256(a + t * arb + 2);
+            _mm_storeu_ps(ds[t], _mm_mul_ps(dw, _mm_set1_ps(rd_f16(a + t * arb))));
+        }
+        for (int r = 0; r < R; r++) {
+            const uint8_t *wb = w + r * wrb;
+            if (pf) _mm_prefetch((const char *)(wb + MAXR * wrb), _MM_HINT_T0);
+            const __m256i x = load256(wb + 2);
+            const __m256i ax = _mm256_sign_epi8(x, x);
+            for (int t = 0; t < A; t++) {
+                const __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(qy[t], x));
+                const __m256 sf = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+                acc[r][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&ds[t][r]), sf, acc[r][t]);
+            }
+        }
+    }
+    for (int t = 0; t < A; t++)
+        for (int r = 0; r < R; r++) y[t * ldy + r] = hsum8(acc[r][t]);
+}
+
+INLINE void tile_q5_0(const uint8_t *w, size_t wrb, int R, const uint8_t *a, size_t arb, int A,
+                      int64_t n, float *y, int64_t ldy, bool pf) {
+    const __m256i b4 = _mm256_set1_epi8(0x10);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[MAXR][MAXA];
+    float ds[MAXA][4];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < A; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++, w += 22, a += KERN_Q8_0_BYTES) {
+        __m256i qy[MAXA], y16[MAXA];
+        const __m128 dw = row_scales_w(w, wrb, R);
+        for (int t = 0; t < A; t++) {
+            qy[t] = load256(a + t * arb + 2);
+            y16[t] = _mm256_maddubs_epi16(b4, qy[t]);
+            _mm_storeu_ps(ds[t], _mm_mul_ps(dw, _mm_set1_ps(rd_f16(a + t * arb))));
+        }
+        for (int r = 0; r < R; r++) {
+            const uint8_t *wb = w + r * wrb;
+            if (pf) _mm_prefetch((const char *)(wb + MAXR * wrb), _MM_HINT_T0);
+            const __m256i u =
+                _mm256_or_si256(nibbles32(wb + 6), _mm256_and_si256(bits32(wb + 2), b4));
+            for (int t = 0; t < A; t++) {
+                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(u, qy[t]), y16[t]);
+                const __m256 sf = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
+                acc[r][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&ds[t][r]), sf, acc[r][t]);
+            }
+        }
+    }
+    for (int t = 0; t < A; t++)
+        for (int r = 0; r < R; r++) y[t * ldy + r] = hsum8(acc[r][t]);
+}
+
 /* The super-block types stream one row at a time: the rows a thread owns are contiguous, so
  * this asks for the bytes KPF ahead of the current block (a few blocks on, possibly in the next
  * row) while the block is computed. Without it the loads wait on memory: the hardware prefetcher
@@ -629,6 +705,117 @@ static inline float dot_q6_k(const uint8_t *w, const uint8_t *a, int64_t n) {
     return hsum8(acc);
 }
 
+/* One Q4_K / Q6_K weight row against A activation rows (A <= MAXKA) for kern_matmul with
+ * nact > 1: each super-block is unpacked once (quants, scales and mins) for all of them. Every
+ * result gets exactly the operations of dot_q4_k / dot_q6_k in their order, so the same bits;
+ * y[t * ldy] is written. pf asks for dot_*'s prefetches (once per row is enough). */
+#define MAXKA 4
+
+INLINE void tile_q4_k(const uint8_t *w, const uint8_t *a, size_t arb, int A, int64_t n, float *y,
+                      int64_t ldy, bool pf) {
+    const __m256i m4 = _mm256_set1_epi8(0xf);
+    __m256 acc[MAXKA];
+    __m128 acc_m[MAXKA];
+    for (int t = 0; t < A; t++) acc[t] = _mm256_setzero_ps(), acc_m[t] = _mm_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++, w += 144, a += KERN_Q8_K_BYTES) {
+        if (pf) prefetch_ahead(w, 144);
+        const float dw = rd_f16(w), dminw = rd_f16(w + 2);
+        const __m256i sm = _mm256_cvtepu8_epi16(k4_scales_mins(w + 4));
+        const __m128i mins = _mm256_extracti128_si256(sm, 1);
+        for (int t = 0; t < A; t++) {
+            const uint8_t *at = a + t * arb;
+            const float dmin = -q8k_d(at) * dminw;
+            const __m256i bsums = load256(at + 260);
+            const __m128i q8s =
+                _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
+            const __m128i prod = _mm_madd_epi16(mins, q8s);
+            acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m[t]);
+        }
+        const __m128i sc = _mm256_castsi256_si128(sm);
+        const __m256i scales = join128(sc, sc);
+        const uint8_t *q4 = w + 16, *q8 = a + 4;
+        __m256i sumi[MAXKA];
+        for (int t = 0; t < A; t++) sumi[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++, q4 += 32, q8 += 64) {
+            const __m256i bits = load256(q4);
+            const __m256i lo = _mm256_and_si256(bits, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            const __m256i sl = _mm256_shuffle_epi8(scales, scale_one(2 * j));
+            const __m256i sh = _mm256_shuffle_epi8(scales, scale_one(2 * j + 1));
+            for (int t = 0; t < A; t++) {
+                const uint8_t *q8t = q8 + t * arb;
+                const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(lo, load256(q8t)));
+                const __m256i ph =
+                    _mm256_madd_epi16(sh, _mm256_maddubs_epi16(hi, load256(q8t + 32)));
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(pl, ph));
+            }
+        }
+        for (int t = 0; t < A; t++) {
+            const float d = q8k_d(a + t * arb) * dw;
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < A; t++) {
+        __m128 m = acc_m[t];
+        m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        y[t * ldy] = hsum8(acc[t]) + _mm_cvtss_f32(m);
+    }
+}
+
+INLINE void tile_q6_k(const uint8_t *w, const uint8_t *a, size_t arb, int A, int64_t n, float *y,
+                      int64_t ldy, bool pf) {
+    const __m256i m4 = _mm256_set1_epi8(0xf), m3 = _mm256_set1_epi8(3);
+    const __m256i m32 = _mm256_set1_epi8(32);
+    __m256 acc[MAXKA];
+    for (int t = 0; t < A; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++, w += 210, a += KERN_Q8_K_BYTES) {
+        if (pf) prefetch_ahead(w, 210);
+        const float dw = rd_f16(w + 208);
+        const uint8_t *ql = w, *qh = w + 128, *q8 = a + 4;
+        const __m128i scales = load128(w + 192);
+        __m256i sumi[MAXKA];
+        for (int t = 0; t < A; t++) sumi[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 2; j++, ql += 64, qh += 32) {
+            const __m256i l0 = load256(ql), l1 = load256(ql + 32), h = load256(qh);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(h, m3), 4));
+            q[1] = _mm256_or_si256(
+                _mm256_and_si256(l1, m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4));
+            q[2] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4));
+            q[3] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4));
+            __m256i p[MAXKA][4];
+            for (int k = 0; k < 4; k++, q8 += 32) {
+                const int s = 4 * j + k;
+                const __m128i sel = _mm_set_epi64x(0x0101010101010101LL * (2 * s + 1),
+                                                   0x0101010101010101LL * (2 * s));
+                const __m256i sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, sel));
+                for (int t = 0; t < A; t++) {
+                    const __m256i yv = load256(q8 + t * arb);
+                    const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], yv),
+                                                         _mm256_maddubs_epi16(m32, yv));
+                    p[t][k] = _mm256_madd_epi16(sc, p16);
+                }
+            }
+            for (int t = 0; t < A; t++) {
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p[t][0], p[t][1]));
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p[t][2], p[t][3]));
+            }
+        }
+        for (int t = 0; t < A; t++) {
+            const float d = q8k_d(a + t * arb) * dw;
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < A; t++) y[t * ldy] = hsum8(acc[t]);
+}
+
 /* ggml's GGML_F32x8_REDUCE of four accumulators. */
 static inline float reduce4(__m256 s0, __m256 s1, __m256 s2, __m256 s3) {
     s0 = _mm256_add_ps(s0, s2);
@@ -731,16 +918,59 @@ static inline float dot_bf16_row(const uint8_t *w, const uint8_t *a, int64_t n) 
                 dots(w + r * wrb, wrb, 1, act + t * arb, n, y + t * ldy + r);                      \
     }
 
+/* The same with tiles for nact > 1: every group of MAXR weight rows against the activation rows
+ * MAXA at a time, any last one alone (dots, the nact 1 kernel). */
+#define ROWS_TILE(name, dots, tile)                                                                \
+    static void name(const uint8_t *w, size_t wrb, int64_t nrows, const uint8_t *act, size_t arb,  \
+                     int64_t nact, int64_t n, float *y, int64_t ldy) {                             \
+        int64_t r = 0;                                                                             \
+        float o[MAXR];                                                                             \
+        for (; r + MAXR <= nrows; r += MAXR) {                                                     \
+            int64_t t = 0;                                                                         \
+            for (; t + MAXA <= nact; t += MAXA)                                                    \
+                tile(w + r * wrb, wrb, MAXR, act + t * arb, arb, MAXA, n, y + t * ldy + r, ldy,    \
+                     t == 0);                                                                      \
+            for (; t < nact; t++) {                                                                \
+                dots(w + r * wrb, wrb, MAXR, act + t * arb, n, o);                                 \
+                memcpy(y + t * ldy + r, o, sizeof o);                                              \
+            }                                                                                      \
+        }                                                                                          \
+        for (; r < nrows; r++) {                                                                   \
+            int64_t t = 0;                                                                         \
+            for (; t + MAXA <= nact; t += MAXA)                                                    \
+                tile(w + r * wrb, wrb, 1, act + t * arb, arb, MAXA, n, y + t * ldy + r, ldy,       \
+                     t == 0);                                                                      \
+            for (; t < nact; t++) dots(w + r * wrb, wrb, 1, act + t * arb, n, y + t * ldy + r);    \
+        }                                                                                          \
+    }
+
+/* One weight row at a time against the activation rows MAXKA, 2, then 1 at a time (dot, the
+ * nact 1 kernel). */
+#define ROWS_KTILE(name, dot, tile)                                                                \
+    static void name(const uint8_t *w, size_t wrb, int64_t nrows, const uint8_t *act, size_t arb,  \
+                     int64_t nact, int64_t n, float *y, int64_t ldy) {                             \
+        for (int64_t r = 0; r < nrows; r++, w += wrb) {                                            \
+            int64_t t = 0;                                                                         \
+            for (; t + MAXKA <= nact; t += MAXKA)                                                  \
+                tile(w, act + t * arb, arb, MAXKA, n, y + t * ldy + r, ldy, t == 0);               \
+            if (t + 2 <= nact) {                                                                   \
+                tile(w, act + t * arb, arb, 2, n, y + t * ldy + r, ldy, t == 0);                   \
+                t += 2;                                                                            \
+            }                                                                                      \
+            if (t < nact) y[t * ldy + r] = dot(w, act + t * arb, n);                               \
+        }                                                                                          \
+    }
+
 ROWS_MULTI(rows_q4_0, dots_q4_0)
 ROWS_MULTI(rows_q4_1, dots_q4_1)
-ROWS_MULTI(rows_q5_0, dots_q5_0)
+ROWS_TILE(rows_q5_0, dots_q5_0, tile_q5_0)
 ROWS_MULTI(rows_q5_1, dots_q5_1)
-ROWS_MULTI(rows_q8_0, dots_q8_0)
+ROWS_TILE(rows_q8_0, dots_q8_0, tile_q8_0)
 ROWS(rows_q2_k, dot_q2_k)
 ROWS(rows_q3_k, dot_q3_k)
-ROWS(rows_q4_k, dot_q4_k)
+ROWS_KTILE(rows_q4_k, dot_q4_k, tile_q4_k)
 ROWS(rows_q5_k, dot_q5_k)
-ROWS(rows_q6_k, dot_q6_k)
+ROWS_KTILE(rows_q6_k, dot_q6_k, tile_q6_k)
 ROWS(rows_f32, dot_f32_row)
 ROWS(rows_f16, dot_f16_row)
 ROWS(rows_bf16, dot_bf16_row)

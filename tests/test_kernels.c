@@ -417,50 +417,58 @@ static void test_dot(uint32_t wtype, kern_level l) {
     }
 }
 
-/* kern_matmul == kern_matvec of each activation row, bit for bit; the gaps of ldy untouched. */
+/* kern_matmul == kern_matvec of each activation row, bit for bit; the gaps of ldy untouched.
+ * Row counts around the AVX2 tile of 4 weight rows, nact 1..9 around its activation tiles. */
 static void test_matmul(uint32_t wtype, kern_level l) {
     tu_case("matmul %s %s", tname(wtype), kern_level_name(l));
     const qtype_traits *tr = qtype_get(wtype);
     const int64_t n = tr->block_elems == 1 ? 77 : tr->block_elems == 32 ? 128 : 512;
-    const int64_t nrows = 5, ldy = nrows + 3;
-    size_t wb;
-    uint8_t *w = make_weights(wtype, nrows, n, &wb);
-    for (int64_t nact = 1; nact <= 5; nact += 2) {
-        const size_t ab = kern_act_row_bytes(wtype, n);
-        uint8_t *act = xmalloc(ab * (size_t)nact);
-        float *x = xmalloc((size_t)n * sizeof *x);
-        for (int64_t t = 0; t < nact; t++) {
-            make_act((int)(t % ACT_N), x, n, kern_act_type(wtype) == QTYPE_Q8_1);
-            kern_quantize_act(l, wtype, x, act + t * ab, n);
-        }
-        float *y = xmalloc((size_t)(ldy * nact) * sizeof *y), yv[5];
-        for (int64_t i = 0; i < ldy * nact; i++) y[i] = -12345.0f;
-        kern_matmul(l, wtype, w, nrows, act, nact, n, y, ldy);
-        for (int64_t t = 0; t < nact; t++) {
-            kern_matvec(l, wtype, w, nrows, act + t * ab, n, yv);
-            for (int64_t r = 0; r < ldy; r++) {
-                const float got = y[t * ldy + r];
-                float one = 0;
-                if (r < nrows) {
-                    /* a row computed alone: rows computed side by side must not change a bit */
-                    kern_matvec(l, wtype, w + r * qtype_row_bytes(wtype, n), 1, act + t * ab, n,
-                                &one);
-                    TU_CHECK(memcmp(&one, &yv[r], 4) == 0,
-                             "nact=%lld act %lld row %lld alone: %.9g vs %.9g", (long long)nact,
-                             (long long)t, (long long)r, one, yv[r]);
-                }
-                if (r < nrows)
-                    TU_CHECK(memcmp(&got, &yv[r], 4) == 0,
-                             "nact=%lld act %lld row %lld: %.9g vs %.9g", (long long)nact,
-                             (long long)t, (long long)r, got, yv[r]);
-                else
-                    TU_CHECK(got == -12345.0f, "nact=%lld: wrote y[%lld] outside the rows",
-                             (long long)nact, (long long)(t * ldy + r));
+    static const int64_t row_counts[] = {1, 3, 4, 5, 9};
+    for (size_t rc = 0; rc < sizeof row_counts / sizeof row_counts[0]; rc++) {
+        const int64_t nrows = row_counts[rc], ldy = nrows + 3;
+        size_t wb;
+        uint8_t *w = make_weights(wtype, nrows, n, &wb);
+        for (int64_t nact = 1; nact <= 9; nact++) {
+            const size_t ab = kern_act_row_bytes(wtype, n);
+            uint8_t *act = xmalloc(ab * (size_t)nact);
+            float *x = xmalloc((size_t)n * sizeof *x);
+            for (int64_t t = 0; t < nact; t++) {
+                make_act((int)((t + nrows) % ACT_N), x, n, kern_act_type(wtype) == QTYPE_Q8_1);
+                kern_quantize_act(l, wtype, x, act + t * ab, n);
             }
+            float *y = xmalloc((size_t)(ldy * nact) * sizeof *y), yv[9];
+            for (int64_t i = 0; i < ldy * nact; i++) y[i] = -12345.0f;
+            kern_matmul(l, wtype, w, nrows, act, nact, n, y, ldy);
+            for (int64_t t = 0; t < nact; t++) {
+                kern_matvec(l, wtype, w, nrows, act + t * ab, n, yv);
+                for (int64_t r = 0; r < ldy; r++) {
+                    const float got = y[t * ldy + r];
+                    float one = 0;
+                    if (r < nrows) {
+                        /* a row computed alone: rows computed side by side must not change a
+                         * bit */
+                        kern_matvec(l, wtype, w + r * qtype_row_bytes(wtype, n), 1, act + t * ab, n,
+                                    &one);
+                        TU_CHECK(memcmp(&one, &yv[r], 4) == 0,
+                                 "rows=%lld nact=%lld act %lld row %lld alone: %.9g vs %.9g",
+                                 (long long)nrows, (long long)nact, (long long)t, (long long)r, one,
+                                 yv[r]);
+                    }
+                    if (r < nrows)
+                        TU_CHECK(memcmp(&got, &yv[r], 4) == 0,
+                                 "rows=%lld nact=%lld act %lld row %lld: %.9g vs %.9g",
+                                 (long long)nrows, (long long)nact, (long long)t, (long long)r, got,
+                                 yv[r]);
+                    else
+                        TU_CHECK(got == -12345.0f,
+                                 "rows=%lld nact=%lld: wrote y[%lld] outside the rows",
+                                 (long long)nrows, (long long)nact, (long long)(t * ldy + r));
+                }
+            }
+            free(act), free(x), free(y);
         }
-        free(act), free(x), free(y);
+        free_weights(w);
     }
-    free_weights(w);
 }
 
 /* ---- float helpers ---- */

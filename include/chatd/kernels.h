@@ -100,7 +100,10 @@ int kern_dequantize_row(kern_level l, uint32_t wtype, const void *src, float *ds
  * The bool ones return false when the level has no kernel for the type, and the dispatcher then
  * runs the level below. wrb/arb are the weight and activation row strides in bytes. ---- */
 
-/* AVX2 rows x activations product (as kern_matmul); false for a type without an AVX2 kernel. */
+/* AVX2 rows x activations product (as kern_matmul); false for a type without an AVX2 kernel.
+ * With nact > 1, Q8_0 and Q5_0 run tiles of 4 weight rows x 2 activation rows, Q4_K and Q6_K one
+ * weight row x up to 4 activation rows: each weight block is unpacked once per tile, and every
+ * result keeps the float operations (and their order) of the one-row kernel, so the same bits. */
 bool kern_avx2_rows(uint32_t wtype, const void *w, size_t wrb, int64_t nrows, const void *act,
                     size_t arb, int64_t nact, int64_t n, float *y, int64_t ldy);
 /* AVX2 activation conversion for wtype (as kern_quantize_act). */
