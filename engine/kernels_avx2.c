@@ -660,6 +660,19 @@ static inline float dot_q5_k(const uint8_t *w, const uint8_t *a, int64_t n) {
     return hsum8(acc) + summs;
 }
 
+/* The 6-bit quants of half a Q6_K super-block (128 weights): low nibbles from l0, l1,
+ * the two high bits from h, as four vectors of 32 unsigned values. */
+static inline void q6k_unpack(__m256i l0, __m256i l1, __m256i h, __m256i m4, __m256i m3,
+                              __m256i q[4]) {
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m3), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4));
+}
+
 /* Q6_K x Q8_K: quants are 0..63 for maddubs, and the -32 comes off as 32*sum(y). */
 static inline float dot_q6_k(const uint8_t *w, const uint8_t *a, int64_t n) {
     const __m256i m4 = _mm256_set1_epi8(0xf), m3 = _mm256_set1_epi8(3);
@@ -674,17 +687,7 @@ static inline float dot_q6_k(const uint8_t *w, const uint8_t *a, int64_t n) {
         for (int j = 0; j < 2; j++, ql += 64, qh += 32) {
             const __m256i l0 = load256(ql), l1 = load256(ql + 32), h = load256(qh);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(h, m3), 4));
-            q[1] = _mm256_or_si256(
-                _mm256_and_si256(l1, m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4));
-            q[2] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4));
-            q[3] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4));
+            q6k_unpack(l0, l1, h, m4, m3, q);
             __m256i p[4];
             for (int k = 0; k < 4; k++, q8 += 32) {
                 const __m256i y = load256(q8);
@@ -779,17 +782,7 @@ INLINE void tile_q6_k(const uint8_t *w, const uint8_t *a, size_t arb, int A, int
         for (int j = 0; j < 2; j++, ql += 64, qh += 32) {
             const __m256i l0 = load256(ql), l1 = load256(ql + 32), h = load256(qh);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(h, m3), 4));
-            q[1] = _mm256_or_si256(
-                _mm256_and_si256(l1, m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4));
-            q[2] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4));
-            q[3] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4));
+            q6k_unpack(l0, l1, h, m4, m3, q);
             __m256i p[MAXKA][4];
             for (int k = 0; k < 4; k++, q8 += 32) {
                 const int s = 4 * j + k;
