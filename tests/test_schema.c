@@ -597,14 +597,14 @@ static const char *const gen_schemas[] = {
     "{'anyOf':[{'type':'boolean'},{'type':'object','properties':{'k':{'const':'v'}},"
     "'required':['k'],'additionalProperties':false},{'type':'array','maxItems':2,'items':{"
     "'type':'number'}}]}",
-    "{'$defs':{'P':{'type':'object','properties':{'x':{'type':'integer','minimum':-3,"
-    "'maximum':3},'y':{'type':'integer','exclusiveMinimum':0,'exclusiveMaximum':4}},"
-    "'required':['x','y'],'additionalProperties':false}},'type':'object','properties':{"
-    "'points':{'type':'array','items':{'$ref':'#/$defs/P'},'maxItems':3},'label':{'type':"
-    "'string','minLength':1,'maxLength':4}},'required':['points','label'],"
-    "'additionalProperties':false}",
-    "{'type':'object','properties':{'a':{'type':'string'}},'required':['a','b'],"
-    "'additionalProperties':{'type':'integer','minimum':0,'maximum':9}}",
+    ("{'$defs':{'P':{'type':'object','properties':{'x':{'type':'integer','minimum':-3,"
+     "'maximum':3},'y':{'type':'integer','exclusiveMinimum':0,'exclusiveMaximum':4}},"
+     "'required':['x','y'],'additionalProperties':false}},'type':'object','properties':{"
+     "'points':{'type':'array','items':{'$ref':'#/$defs/P'},'maxItems':3},'label':{'type':"
+     "'string','minLength':1,'maxLength':4}},'required':['points','label'],"
+     "'additionalProperties':false}"),
+    ("{'type':'object','properties':{'a':{'type':'string'}},'required':['a','b'],"
+     "'additionalProperties':{'type':'integer','minimum':0,'maximum':9}}"),
     "{'type':'object','maxProperties':null}",
     "{}",
 };

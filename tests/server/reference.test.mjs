@@ -58,6 +58,9 @@ for (const name of MODELS) {
       const ref = loadJSON(path.join(shared, 'reference', name, 'greedy-exact.json'));
       // tool definitions arrive with the tools issue; the rest must match now
       cases = ref.cases.filter((c) => c.kind === 'chat' && !c.tools);
+      // the sanitizer run (CHATD_TEST_SEEDS) checks the first cases only
+      const max = Number(process.env.CHATD_TEST_SEEDS) || Infinity;
+      cases = cases.slice(0, Math.max(2, Math.min(cases.length, max)));
     });
     after(async () => { await srv.stop(); });
 
