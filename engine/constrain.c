@@ -2155,6 +2155,7 @@ int64_t cons_allowed(cons_matcher *m, int64_t budget, uint32_t *mask) {
     }
     m->n_cand = 0;
     if (walk(m, list, n_list, budget, mask) < 0) return -1;
+    bool complete = cons_complete(m); /* end-of-generation tokens may come */
     for (int k = 0; k < n_extra; k++) {
         int32_t lo = 0, hi = 0;
         prefix_range(cv, extra[k], &lo, &hi);
@@ -2168,13 +2169,13 @@ int64_t cons_allowed(cons_matcher *m, int64_t budget, uint32_t *mask) {
         int64_t thr = budget - 1, best = gbits ? grem : INT64_MAX;
         for (int32_t k = 0; k < m->n_cand; k++)
             if (m->cand_rem[k] < best) best = m->cand_rem[k];
-        if (cons_complete(m)) best = 0;
+        if (complete) best = 0;
         if (best > thr) thr = best;
         for (int32_t k = 0; k < m->n_cand; k++)
             if (m->cand_rem[k] <= thr) mask[m->cand_id[k] / 32] |= 1u << (m->cand_id[k] % 32);
         if (gbits && grem <= thr) group_admit(cv, gbits, gmax, mask);
     }
-    if (cons_complete(m))
+    if (complete)
         for (size_t i = 0; i < cv->n_eog; i++) mask[cv->eog[i] / 32] |= 1u << (cv->eog[i] % 32);
     int64_t allowed = 0; /* the lists walked may overlap: count the bits */
     for (size_t w = 0; w < cv->words; w++) allowed += __builtin_popcount(mask[w]);

@@ -159,21 +159,35 @@ typedef struct frag {
     int32_t id; /* TOK_NULL for raw text */
 } frag;
 
-typedef struct match {
-    int32_t rank; /* the token's position in the special list: its priority */
-    uint32_t len;
-    size_t pos;
-} match;
-
 static int cmp_match(const void *a, const void *b) {
-    const match *x = a, *y = b;
+    const tok_match *x = a, *y = b;
     if (x->rank != y->rank) return x->rank < y->rank ? -1 : 1;
     return (x->pos > y->pos) - (x->pos < y->pos);
 }
 
 static int cmp_match_pos(const void *a, const void *b) {
-    const match *x = a, *y = b;
+    const tok_match *x = a, *y = b;
     return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+long tok_select_specials(tok_match *m, size_t n, size_t len, chatd_error *err) {
+    if (n == 0) return 0;
+    unsigned char *taken = calloc(len + 1, 1);
+    if (!taken) return chatd_errorf(err, "out of memory");
+    qsort(m, n, sizeof *m, cmp_match);
+    size_t n_acc = 0, last_end = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (k == 0 || m[k].rank != m[k - 1].rank) last_end = 0;
+        bool ok = m[k].pos >= last_end;
+        for (size_t j = m[k].pos; ok && j < m[k].pos + m[k].len; j++) ok = !taken[j];
+        if (!ok) continue;
+        memset(taken + m[k].pos, 1, m[k].len);
+        last_end = m[k].pos + m[k].len;
+        m[n_acc++] = m[k];
+    }
+    free(taken);
+    qsort(m, n_acc, sizeof *m, cmp_match_pos);
+    return (long)n_acc;
 }
 
 /* llama.cpp takes the special tokens one at a time, longest first, and cuts every
@@ -184,7 +198,7 @@ static int cmp_match_pos(const void *a, const void *b) {
 static int partition(const tok_vocab *v, const char *text, size_t len, bool parse_special,
                      frag **out, size_t *n_out, chatd_error *err) {
     const unsigned char *t = (const unsigned char *)text;
-    match *m = NULL;
+    tok_match *m = NULL;
     size_t nm = 0, cap = 0;
     for (size_t i = 0; i < len && v->n_special; i++) {
         if (!v->special_first[t[i]]) continue;
@@ -199,7 +213,7 @@ static int partition(const tok_vocab *v, const char *text, size_t len, bool pars
             if (!parse_special && (v->attr[id] & (TOK_ATTR_CONTROL | TOK_ATTR_UNKNOWN))) continue;
             if (nm == cap) {
                 size_t nc = cap ? cap * 2 : 16;
-                match *p = realloc(m, nc * sizeof *p);
+                tok_match *p = realloc(m, nc * sizeof *p);
                 if (!p) {
                     free(m);
                     return OOM(err);
@@ -207,32 +221,16 @@ static int partition(const tok_vocab *v, const char *text, size_t len, bool pars
                 m = p;
                 cap = nc;
             }
-            m[nm++] = (match){v->special_rank[id], v->text_len[id], i};
+            m[nm++] = (tok_match){(size_t)v->special_rank[id], i, v->text_len[id]};
         }
     }
 
-    size_t n_acc = 0;
-    if (nm) {
-        unsigned char *taken = calloc(len, 1);
-        if (!taken) {
-            free(m);
-            return OOM(err);
-        }
-        qsort(m, nm, sizeof *m, cmp_match);
-        size_t last_end = 0;
-        for (size_t k = 0; k < nm; k++) {
-            if (k == 0 || m[k].rank != m[k - 1].rank) last_end = 0;
-            bool ok = m[k].pos >= last_end;
-            for (size_t j = m[k].pos; ok && j < m[k].pos + m[k].len; j++) ok = !taken[j];
-            if (!ok) continue;
-            memset(taken + m[k].pos, 1, m[k].len);
-            last_end = m[k].pos + m[k].len;
-            m[n_acc++] = m[k];
-        }
-        free(taken);
-        qsort(m, n_acc, sizeof *m, cmp_match_pos);
+    long sel = tok_select_specials(m, nm, len, err);
+    if (sel < 0) {
+        free(m);
+        return -1;
     }
-
+    size_t n_acc = (size_t)sel;
     frag *fr = malloc((2 * n_acc + 1) * sizeof *fr);
     if (!fr) {
         free(m);

@@ -17,25 +17,10 @@ typedef struct special {
     bool control; /* CONTROL or UNKNOWN: only matched in template text */
 } special;
 
-typedef struct match {
-    size_t rank, pos, len;
-} match;
-
 static int cmp_special(const void *a, const void *b) {
     const special *x = a, *y = b;
     if (x->len != y->len) return x->len > y->len ? -1 : 1;
     return (x->id > y->id) - (x->id < y->id);
-}
-
-static int cmp_rank_pos(const void *a, const void *b) {
-    const match *x = a, *y = b;
-    if (x->rank != y->rank) return x->rank < y->rank ? -1 : 1;
-    return (x->pos > y->pos) - (x->pos < y->pos);
-}
-
-static int cmp_pos(const void *a, const void *b) {
-    const match *x = a, *y = b;
-    return (x->pos > y->pos) - (x->pos < y->pos);
 }
 
 static bool all_template(const unsigned char *tmpl, size_t from, size_t n) {
@@ -53,8 +38,7 @@ int tpl_tokenize(const tok_vocab *v, const tpl_output *out, bool add_special, to
     int rc = -1;
     unsigned char *tmpl = malloc(len + 1);
     special *sp = NULL;
-    match *m = NULL;
-    unsigned char *taken = NULL;
+    tok_match *m = NULL;
     size_t nsp = 0, nm = 0, cap = 0;
     if (!tmpl) goto oom;
     memset(tmpl, 0, len + 1);
@@ -117,7 +101,7 @@ int tpl_tokenize(const tok_vocab *v, const tpl_output *out, bool add_special, to
             if (sp[r].control && !all_template(tmpl, i, sp[r].len)) continue;
             if (nm == cap) {
                 size_t nc = cap ? cap * 2 : 64;
-                match *p = realloc(m, nc * sizeof *p);
+                tok_match *p = realloc(m, nc * sizeof *p);
                 if (!p) {
                     free(next);
                     goto oom;
@@ -125,30 +109,16 @@ int tpl_tokenize(const tok_vocab *v, const tpl_output *out, bool add_special, to
                 m = p;
                 cap = nc;
             }
-            m[nm++] = (match){r, i, sp[r].len};
+            m[nm++] = (tok_match){r, i, sp[r].len};
         }
     }
     free(next);
 
     /* llama.cpp's decisions: token by token in priority order, leftmost non-overlapping
      * occurrences in text not yet taken */
-    size_t n_acc = 0;
-    if (nm) {
-        taken = calloc(len + 1, 1);
-        if (!taken) goto oom;
-        qsort(m, nm, sizeof *m, cmp_rank_pos);
-        size_t last_end = 0;
-        for (size_t k = 0; k < nm; k++) {
-            if (k == 0 || m[k].rank != m[k - 1].rank) last_end = 0;
-            bool ok = m[k].pos >= last_end;
-            for (size_t j = m[k].pos; ok && j < m[k].pos + m[k].len; j++) ok = !taken[j];
-            if (!ok) continue;
-            memset(taken + m[k].pos, 1, m[k].len);
-            last_end = m[k].pos + m[k].len;
-            m[n_acc++] = m[k];
-        }
-        qsort(m, n_acc, sizeof *m, cmp_pos);
-    }
+    long sel = tok_select_specials(m, nm, len, err);
+    if (sel < 0) goto fail;
+    size_t n_acc = (size_t)sel;
 
     if (add_bos && tok_ids_push(ids, bos, err) != 0) goto fail;
     size_t at = from;
@@ -171,6 +141,5 @@ done:
     free(tmpl);
     free(sp);
     free(m);
-    free(taken);
     return rc;
 }

@@ -125,6 +125,17 @@ int tok_stream_flush(tok_stream *s, tok_buf *out, chatd_error *err);
 /* Number of bytes currently held back. */
 size_t tok_stream_pending(const tok_stream *s);
 
+/* An occurrence of a special token in a text, for tok_select_specials. */
+typedef struct tok_match {
+    size_t rank; /* the token's priority: lower ranks are cut first */
+    size_t pos, len;
+} tok_match;
+
+/* Keeps the occurrences llama.cpp cuts out of a text of len bytes: token by token in rank
+ * order, the leftmost non-overlapping ones in text not yet taken. The kept ones end up
+ * first in m, by position. Returns how many, or -1 when memory runs out. */
+long tok_select_specials(tok_match *m, size_t n, size_t len, chatd_error *err);
+
 /* Number of tokens in the vocabulary. */
 int32_t tok_n_vocab(const tok_vocab *v);
 /* SPM or BPE. */
