@@ -26,7 +26,7 @@ test: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 # The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
-# Under the sanitizers the portable (scalar) kernels run on two models, not all nine: the
+# Under the sanitizers the portable (scalar) kernels run on three models, not all nine: the
 # same code, at several times the cost. Seed and case sweeps shrink (CHATD_TEST_SEEDS).
 ASAN_SKIP ?= test_forward\.(qwen2-tiny-q4_k_m|qwen3-tiny-q8_0|r1-qwen-tiny-q4_0|llama3-tiny-q6_k|llama-spm-tiny-f16|llama-spm-tiny-bf16)\.gguf_q8-kernels_2_scalar
 test-asan: deps
